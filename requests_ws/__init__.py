@@ -1,0 +1,1 @@
+"""requests_ws: a synchronous WebSocket client that works wherever requests works."""
