@@ -1,0 +1,477 @@
+"""The sans-I/O client protocol of RFC 6455: bytes in, events out; calls in,
+bytes out.
+
+:class:`ClientProtocol` owns the rules of an open connection. It parses the
+server's frames, enforces every input rule of RFC 6455 section 5, validates
+text incrementally (an invalid byte fails the connection in the read that
+brings it, not when the message ends), applies the negotiated extensions and
+``max_size``, and serializes the client's frames. It never touches a socket,
+a thread or a clock: the connection layer feeds it and acts on its events.
+
+Events, in the order the bytes arrived:
+
+* :class:`Fragment` -- a piece of a data message (text pieces already decoded);
+* :class:`Ping`, :class:`Pong` -- control frames;
+* :class:`CloseReceived` -- the server's close frame;
+* :class:`Failure` -- the server broke the protocol; nothing after it is parsed.
+  The connection should send the close frame it describes (``fail``) once the
+  application has consumed the events before it.
+
+States: ``OPEN`` until the client sends a close frame, ``CLOSING`` until the
+closing handshake completes or the stream ends, ``CLOSED`` after that.
+"""
+
+from __future__ import annotations
+
+import codecs
+import dataclasses
+import enum
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from .exceptions import PayloadTooBig, ProtocolError
+from .frames import (
+    OP_BINARY,
+    OP_CLOSE,
+    OP_CONT,
+    OP_PING,
+    OP_PONG,
+    OP_TEXT,
+    Close,
+    CloseCode,
+    Frame,
+    serialize_frame,
+    serialize_frame_parts,
+)
+
+if TYPE_CHECKING:
+    from .extensions.base import Extension
+
+__all__ = [
+    "State",
+    "Fragment",
+    "Ping",
+    "Pong",
+    "CloseReceived",
+    "Failure",
+    "Event",
+    "ClientProtocol",
+    "InvalidState",
+]
+
+_utf8_decoder = codecs.getincrementaldecoder("utf-8")
+
+
+class State(enum.IntEnum):
+    """Where the connection is in its life (RFC 6455 section 4 and 7)."""
+
+    OPEN = 1
+    CLOSING = 2
+    CLOSED = 3
+
+
+class InvalidState(ProtocolError):
+    """The caller asked for something the connection's state forbids, such as
+    sending a data frame after the close frame."""
+
+
+@dataclasses.dataclass(slots=True)
+class Fragment:
+    """A piece of a data message: one frame, or the part of a large frame read so far.
+
+    ``data`` is ``str`` for a text message (validated and decoded) and
+    ``bytes`` for a binary one. ``first`` marks the first piece of a message
+    and ``fin`` the last.
+    """
+
+    data: str | bytes
+    is_text: bool
+    first: bool
+    fin: bool
+
+
+@dataclasses.dataclass(slots=True)
+class Ping:
+    """A ping from the server; it expects a pong with the same payload."""
+
+    data: bytes
+
+
+@dataclasses.dataclass(slots=True)
+class Pong:
+    """A pong from the server."""
+
+    data: bytes
+
+
+@dataclasses.dataclass(slots=True)
+class CloseReceived:
+    """The server's close frame."""
+
+    close: Close
+
+
+@dataclasses.dataclass(slots=True)
+class Failure:
+    """The server broke the protocol: close with ``code`` and ``reason``.
+
+    ``error`` is the exception that says why (:class:`ProtocolError`,
+    :class:`PayloadTooBig` or :class:`UnicodeDecodeError`); it becomes the
+    ``__cause__`` of the :class:`ConnectionClosedError` the caller sees.
+    """
+
+    error: Exception
+    code: int
+    reason: str
+
+
+Event = Fragment | Ping | Pong | CloseReceived | Failure
+
+_KNOWN_OPCODES = frozenset({OP_CONT, OP_TEXT, OP_BINARY, OP_CLOSE, OP_PING, OP_PONG})
+_MAX_REASON_BYTES = 123
+
+
+def _reason_for(error: Exception) -> str:
+    """A close reason that fits in a control frame (123 bytes of UTF-8)."""
+    if isinstance(error, UnicodeDecodeError):
+        text = f"invalid UTF-8 at byte {error.start} of the data read"
+    else:
+        text = str(error)
+    encoded = text.encode()
+    if len(encoded) <= _MAX_REASON_BYTES:
+        return text
+    return encoded[: _MAX_REASON_BYTES - 3].decode(errors="ignore") + "..."
+
+
+class ClientProtocol:
+    """The client side of one WebSocket connection, without I/O.
+
+    Feed received bytes with :meth:`receive_data` and the end of the stream
+    with :meth:`receive_eof`; collect events with :meth:`events_received`.
+    The ``send_*`` methods return the bytes to write, in order.
+
+    ``max_size`` bounds a message's size after decompression (``None``: no
+    limit); ``extensions`` are the negotiated extensions, in the order the
+    server accepted them.
+    """
+
+    def __init__(
+        self,
+        *,
+        max_size: int | None = 2**20,
+        extensions: Sequence[Extension] = (),
+    ) -> None:
+        self.max_size = max_size
+        self.extensions = list(extensions)
+        self.state = State.OPEN
+        self.close_rcvd: Close | None = None
+        self.close_sent: Close | None = None
+        self.close_rcvd_then_sent: bool | None = None
+        # The first exception that failed the connection, if any.
+        self.failure: Failure | None = None
+        self.eof_received = False
+
+        self._events: list[Event] = []
+        self._buffer = bytearray()
+        # Receiving state of the current data message.
+        self._in_message = False
+        self._message_is_text = False
+        self._message_compressed = False
+        self._message_size = 0
+        self._decoder: codecs.IncrementalDecoder | None = None
+        # Bytes of the current, incomplete, uncompressed text frame already
+        # validated (fail-fast UTF-8 over several reads).
+        self._partial_checked = 0
+        self._partial_text: list[str] = []
+        # Sending state: inside a fragmented message?
+        self._sending_fragments = False
+        self._receive_stopped = False
+
+    # -- receiving ---------------------------------------------------------
+
+    def events_received(self) -> list[Event]:
+        """Return the events parsed since the last call, oldest first."""
+        events, self._events = self._events, []
+        return events
+
+    def receive_data(self, data: bytes | bytearray | memoryview) -> None:
+        """Parse ``data`` received from the server."""
+        if self._receive_stopped:
+            return
+        buffer = self._buffer
+        if buffer:
+            buffer += data
+        else:
+            buffer[:] = data
+        try:
+            consumed = self._parse(buffer)
+        except (ProtocolError, PayloadTooBig, UnicodeDecodeError) as exc:
+            self._buffer = bytearray()
+            self._record_failure(exc)
+            return
+        if consumed:
+            if consumed == len(buffer):
+                self._buffer = bytearray()
+            else:
+                del buffer[:consumed]
+
+    def receive_eof(self) -> None:
+        """The server closed its side of the TCP connection."""
+        self.eof_received = True
+        self._receive_stopped = True
+        self._buffer = bytearray()
+        if self.state is State.CLOSING or self.close_rcvd is not None:
+            self.state = State.CLOSED
+
+    def _record_failure(self, error: Exception) -> None:
+        if isinstance(error, PayloadTooBig):
+            code = CloseCode.MESSAGE_TOO_BIG
+        elif isinstance(error, UnicodeDecodeError):
+            code = CloseCode.INVALID_DATA
+        else:
+            code = CloseCode.PROTOCOL_ERROR
+        failure = Failure(error, int(code), _reason_for(error))
+        self.failure = failure
+        self._receive_stopped = True
+        self._events.append(failure)
+
+    def _parse(self, buffer: bytearray) -> int:
+        """Parse whole frames from ``buffer``; return how many bytes were used."""
+        with memoryview(buffer) as view:
+            return self._parse_view(buffer, view)
+
+    def _parse_view(self, buffer: bytearray, view: memoryview) -> int:
+        pos = 0
+        end = len(buffer)
+        while end - pos >= 2:
+            first, second = buffer[pos], buffer[pos + 1]
+            if second & 0x80:
+                raise ProtocolError("the server sent a masked frame (RFC 6455 5.1)")
+            length = second & 0x7F
+            header_size = 2
+            if length == 126:
+                if end - pos < 4:
+                    break
+                length = (buffer[pos + 2] << 8) | buffer[pos + 3]
+                header_size = 4
+                if length < 126:
+                    raise ProtocolError(
+                        "the server used a 16-bit length for a payload under 126 bytes"
+                    )
+            elif length == 127:
+                if end - pos < 10:
+                    break
+                length = int.from_bytes(buffer[pos + 2 : pos + 10], "big")
+                header_size = 10
+                if length >> 63:
+                    raise ProtocolError("the server sent a 64-bit length with its top bit set")
+                if length < 65536:
+                    raise ProtocolError(
+                        "the server used a 64-bit length for a payload under 65536 bytes"
+                    )
+            opcode = first & 0x0F
+            fin = bool(first & 0x80)
+            rsv = first & 0x70
+            if opcode >= 8:
+                self._check_control_header(opcode, fin, rsv, length)
+            else:
+                self._check_data_header(opcode, rsv, length)
+            start = pos + header_size
+            stop = start + length
+            if stop > end:
+                if opcode < 8 and self._message_is_text and not self._message_compressed:
+                    self._check_partial_text(view, start, end, opcode)
+                break
+            payload = bytes(view[start:stop])
+            pos = stop
+            if opcode >= 8:
+                self._handle_control(opcode, payload)
+                if self._receive_stopped:
+                    return end
+            else:
+                self._handle_data(opcode, payload, fin, rsv)
+                if self._receive_stopped:
+                    return end
+        return pos
+
+    def _check_control_header(self, opcode: int, fin: bool, rsv: int, length: int) -> None:
+        if opcode not in _KNOWN_OPCODES:
+            raise ProtocolError(f"the server sent a frame with reserved opcode {opcode:#x}")
+        if not fin:
+            raise ProtocolError("the server fragmented a control frame")
+        if length > 125:
+            raise ProtocolError(
+                f"the server sent a control frame with a {length}-byte payload (at most 125)"
+            )
+        if rsv:
+            raise ProtocolError(
+                f"the server set reserved bits {rsv >> 4:#05b} on a control frame "
+                "(no extension defines them there)"
+            )
+
+    def _check_data_header(self, opcode: int, rsv: int, length: int) -> None:
+        if opcode == OP_CONT:
+            if not self._in_message:
+                raise ProtocolError(
+                    "the server sent a continuation frame with no fragmented message started"
+                )
+        elif opcode == OP_TEXT or opcode == OP_BINARY:
+            if self._in_message:
+                raise ProtocolError(
+                    "the server started a new message inside a fragmented message "
+                    "(expected a continuation frame)"
+                )
+            # Known from the header on: lets partial text frames be checked.
+            self._message_is_text = opcode == OP_TEXT
+            self._message_compressed = bool(rsv & 0x40)
+        else:
+            raise ProtocolError(f"the server sent a frame with reserved opcode {opcode:#x}")
+        if rsv and not self.extensions:
+            raise ProtocolError(
+                f"the server set reserved bits {rsv >> 4:#05b} "
+                "without a negotiated extension that defines them"
+            )
+        max_size = self.max_size
+        if max_size is not None and not rsv and self._message_size + length > max_size:
+            raise PayloadTooBig(length, max_size, self._message_size)
+
+    def _check_partial_text(self, view: memoryview, start: int, end: int, opcode: int) -> None:
+        """Validate the part of an incomplete text frame received so far."""
+        if opcode == OP_TEXT and not self._in_message and self._decoder is None:
+            self._decoder = _utf8_decoder()
+        decoder = self._decoder
+        if decoder is None:
+            return
+        checked = self._partial_checked
+        available = end - start
+        if available == checked:
+            return
+        text = decoder.decode(view[start + checked : end])
+        if text:
+            self._partial_text.append(text)
+        self._partial_checked = available
+
+    def _handle_control(self, opcode: int, payload: bytes) -> None:
+        if opcode == OP_PING:
+            self._events.append(Ping(payload))
+        elif opcode == OP_PONG:
+            self._events.append(Pong(payload))
+        else:
+            close = Close.parse(payload)
+            self.close_rcvd = close
+            if self.close_sent is not None:
+                self.close_rcvd_then_sent = False
+                self.state = State.CLOSING
+            self._receive_stopped = True
+            self._events.append(CloseReceived(close))
+
+    def _handle_data(self, opcode: int, payload: bytes, fin: bool, rsv: int) -> None:
+        first = opcode != OP_CONT
+        if self.extensions:
+            frame = Frame(opcode, payload, fin, bool(rsv & 0x40), bool(rsv & 0x20), bool(rsv & 0x10))
+            max_size = self.max_size
+            for extension in self.extensions:
+                remaining = None if max_size is None else max_size - self._message_size
+                frame = extension.decode(frame, max_size=remaining)
+            if frame.rsv1 or frame.rsv2 or frame.rsv3:
+                raise ProtocolError(
+                    "the server set reserved bits that no negotiated extension defines"
+                )
+            payload = frame.data
+            if max_size is not None and self._message_size + len(payload) > max_size:
+                raise PayloadTooBig(len(payload), max_size, self._message_size)
+        self._message_size += len(payload)
+        if first:
+            self._message_is_text = opcode == OP_TEXT
+        if self._message_is_text:
+            decoder = self._decoder
+            if decoder is None:
+                decoder = self._decoder = _utf8_decoder()
+            checked = self._partial_checked
+            if checked:
+                self._partial_checked = 0
+                head = "".join(self._partial_text)
+                self._partial_text = []
+                data: str | bytes = head + decoder.decode(payload[checked:], fin)
+            else:
+                data = decoder.decode(payload, fin)
+            if fin:
+                self._decoder = None
+        else:
+            data = payload
+        if fin:
+            self._in_message = False
+            self._message_size = 0
+        else:
+            self._in_message = True
+        self._events.append(Fragment(data, self._message_is_text, first, fin))
+
+    # -- sending -----------------------------------------------------------
+
+    def send_data(
+        self, opcode: int, payload: bytes | bytearray | memoryview, fin: bool = True
+    ) -> tuple[bytes, bytes]:
+        """Serialize a data frame (TEXT, BINARY or CONT) as (header, payload).
+
+        Raises :class:`InvalidState` after the close frame was sent, and
+        :class:`ProtocolError` for a frame that breaks fragmentation order.
+        """
+        if self.state is not State.OPEN or self.close_sent is not None:
+            raise InvalidState("cannot send data: the close frame was already sent")
+        if opcode == OP_CONT:
+            if not self._sending_fragments:
+                raise ProtocolError("cannot send a continuation frame: no fragmented message")
+        elif self._sending_fragments:
+            raise ProtocolError("cannot start a new message inside a fragmented message")
+        self._sending_fragments = not fin
+        if self.extensions:
+            frame = Frame(opcode, bytes(payload), fin)
+            for extension in self.extensions:
+                frame = extension.encode(frame)
+            return serialize_frame_parts(frame.opcode, frame.data, fin=fin, rsv1=frame.rsv1)
+        return serialize_frame_parts(opcode, payload, fin=fin)
+
+    def send_ping(self, data: bytes) -> bytes:
+        """Serialize a ping frame."""
+        self._check_control_payload(data, "ping")
+        return serialize_frame(OP_PING, data)
+
+    def send_pong(self, data: bytes) -> bytes:
+        """Serialize a pong frame."""
+        self._check_control_payload(data, "pong")
+        return serialize_frame(OP_PONG, data)
+
+    def send_close(self, code: int = CloseCode.NORMAL_CLOSURE, reason: str = "") -> bytes:
+        """Serialize the client's close frame and enter the CLOSING state.
+
+        ``code`` 1005 sends a close frame without a payload.
+        """
+        if self.close_sent is not None:
+            raise InvalidState("the close frame was already sent")
+        close = Close(code, reason)
+        payload = close.serialize()
+        if len(payload) > 125:
+            raise ProtocolError(
+                f"close reason too long: {len(payload) - 2} bytes of UTF-8, at most 123"
+            )
+        frame = serialize_frame(OP_CLOSE, payload)
+        self.close_sent = close
+        if self.close_rcvd is not None and self.close_rcvd_then_sent is None:
+            self.close_rcvd_then_sent = True
+        self.state = State.CLOSED if self.eof_received else State.CLOSING
+        return frame
+
+    def fail(self, code: int, reason: str = "") -> bytes:
+        """Serialize the close frame that fails the connection, once.
+
+        Returns ``b""`` when a close frame was already sent.
+        """
+        if self.close_sent is not None:
+            return b""
+        self._receive_stopped = True
+        return self.send_close(code, reason)
+
+    @staticmethod
+    def _check_control_payload(data: bytes, kind: str) -> None:
+        if len(data) > 125:
+            raise ProtocolError(f"{kind} payload of {len(data)} bytes is too long (at most 125)")
