@@ -1,3 +1,7 @@
-"""Root conftest: registers the test-server fixture modules under tests/servers."""
+"""Root conftest: registers the fixture modules of the test peers."""
 
-pytest_plugins = ["tests.servers.fixtures", "tests.servers.proxy_fixtures"]
+import os
+
+pytest_plugins = ["tests.peers.fixtures"]
+if os.path.exists(os.path.join(os.path.dirname(__file__), "tests", "servers", "proxy_fixtures.py")):
+    pytest_plugins.append("tests.servers.proxy_fixtures")

@@ -917,8 +917,7 @@ class ClientConnection:
         :class:`ConnectionClosed`. Invalid codes (1005, 1006, 1015, below 1000,
         above 4999) raise :class:`ProtocolError` and leave the connection open.
         """
-        if code != CloseCode.NO_STATUS_RCVD or reason:
-            check_close_code(code)
+        check_close_code(code)
         if len(reason.encode()) > 123:
             raise ProtocolError("close reason too long: at most 123 bytes of UTF-8")
         timeout = self.close_timeout

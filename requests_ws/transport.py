@@ -410,22 +410,20 @@ def _take_over(response: requests.Response) -> Upgraded:
 
 
 def _drain_buffered(reader: Any, sock: Any) -> bytes:
-    """Take the bytes http.client's reader holds past the response, without
-    blocking (a raw read, if any, waits at most a millisecond)."""
+    """Take the bytes http.client's reader holds past the response.
+
+    One ``read1`` returns what the reader's buffer holds without touching
+    the socket; only when the buffer is empty does it read the socket once,
+    waiting at most a millisecond, and what it gets is ours anyway.
+    """
     if reader is None:
         return b""
-    chunks = []
     sock.settimeout(0.001)
     try:
-        while True:
-            chunk = reader.read1(65536)
-            if not chunk:
-                break
-            chunks.append(chunk)
+        return bytes(reader.read1(1 << 20))
     except (TimeoutError, BlockingIOError, ssl_module.SSLWantReadError):
-        pass
+        return b""
     except OSError:
-        pass
+        return b""
     finally:
         sock.settimeout(None)
-    return b"".join(chunks)

@@ -1,0 +1,119 @@
+"""Pytest fixtures for the end-to-end tests: peers, TLS material, hygiene."""
+
+from __future__ import annotations
+
+import os
+import ssl
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+import trustme
+
+from .raw_peer import RawServer, Script
+from .ws_peer import Handler, WsPeer, echo
+
+_ENV_VARS = [
+    "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY",
+    "http_proxy", "https_proxy", "all_proxy", "no_proxy",
+    "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "SSL_CERT_FILE", "SSL_CERT_DIR", "NETRC",
+]
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The machine's proxy and CA variables must not leak into tests."""
+    for name in _ENV_VARS:
+        monkeypatch.delenv(name, raising=False)
+
+
+@dataclass
+class TLSFiles:
+    ca: trustme.CA
+    ca_path: str
+    client_context: ssl.SSLContext
+    server_context: ssl.SSLContext
+    client_cert_path: str
+    client_key_path: str
+    mtls_server_context: ssl.SSLContext
+
+
+@pytest.fixture(scope="session")
+def tls(tmp_path_factory: pytest.TempPathFactory) -> TLSFiles:
+    ca = trustme.CA()
+    directory = tmp_path_factory.mktemp("tls")
+    ca_path = str(directory / "ca.pem")
+    ca.cert_pem.write_to_path(ca_path)
+    server_cert = ca.issue_cert("localhost", "127.0.0.1", "::1")
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_cert.configure_cert(server_context)
+    client_context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH)
+    ca.configure_trust(client_context)
+    client_cert = ca.issue_cert("client@example.com")
+    client_cert_path = str(directory / "client.pem")
+    client_key_path = str(directory / "client.key")
+    client_cert.cert_chain_pems[0].write_to_path(client_cert_path)
+    client_cert.private_key_pem.write_to_path(client_key_path)
+    mtls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_cert.configure_cert(mtls)
+    ca.configure_trust(mtls)
+    mtls.verify_mode = ssl.CERT_REQUIRED
+    return TLSFiles(
+        ca, ca_path, client_context, server_context, client_cert_path, client_key_path, mtls
+    )
+
+
+@pytest.fixture
+def ws_server() -> Iterator[Callable[..., WsPeer]]:
+    """Factory: ``ws_server(handler=echo, **serve_kwargs)`` starts a websockets server."""
+    peers: list[WsPeer] = []
+
+    def start(handler: Handler = echo, **kwargs: Any) -> WsPeer:
+        peer = WsPeer(handler, **kwargs).start()
+        peers.append(peer)
+        return peer
+
+    yield start
+    for peer in peers:
+        peer.stop()
+
+
+@pytest.fixture
+def raw_server() -> Iterator[Callable[..., RawServer]]:
+    """Factory: ``raw_server(script, **handshake_options)`` starts a scripted peer;
+    script errors are raised at teardown."""
+    servers: list[RawServer] = []
+
+    def start(script: Script, **kwargs: Any) -> RawServer:
+        server = RawServer(script, **kwargs)
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()
+    for server in servers:
+        server.check()
+
+
+def _client_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name.startswith("requests_ws-")]
+
+
+@pytest.fixture
+def no_leaks() -> Iterator[None]:
+    """Fail if the test leaves client threads or file descriptors behind."""
+    before = len(os.listdir("/proc/self/fd"))
+    yield
+    deadline = time.monotonic() + 3
+    while _client_threads() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert not _client_threads(), f"client threads left running: {_client_threads()}"
+    after = len(os.listdir("/proc/self/fd"))
+    while after > before and time.monotonic() < deadline:
+        time.sleep(0.02)
+        after = len(os.listdir("/proc/self/fd"))
+    assert after <= before, f"{after - before} file descriptors leaked"
