@@ -120,7 +120,7 @@ def connect(
     close_timeout: float | None = 10,
     # Limits
     max_size: int | None = 2**20,
-    max_queue: int | None | tuple[int | None, int | None] = 16,
+    max_queue: int | tuple[int | None, int | None] | None = 16,
     # Logging
     logger: logging.Logger | logging.LoggerAdapter[Any] | str | None = None,
     # Escape hatch
@@ -159,9 +159,7 @@ def connect(
     parse_uri(uri)
     unknown = set(requests_kwargs) - _REQUESTS_KWARGS - {"unix_path"}
     if unknown:
-        raise TypeError(
-            f"connect() got unexpected keyword arguments: {', '.join(sorted(unknown))}"
-        )
+        raise TypeError(f"connect() got unexpected keyword arguments: {', '.join(sorted(unknown))}")
     unix_path = requests_kwargs.pop("unix_path", None)
     factories = _default_extensions(compression, extensions)
     if max_size is not None and max_size <= 0:
@@ -188,7 +186,7 @@ def connect(
         upgraded = open_upgraded(
             session,
             uri,
-            headers=headers,  # type: ignore[arg-type]
+            headers=headers,
             requests_kwargs=requests_kwargs,
             sock=sock,
             unix_path=unix_path,

@@ -48,7 +48,7 @@ from .exceptions import (
     ConnectionClosedOK,
     ProtocolError,
 )
-from .frames import OP_BINARY, OP_CONT, OP_TEXT, Close, CloseCode, check_close_code
+from .frames import OP_BINARY, OP_CONT, OP_TEXT, CloseCode, Opcode, check_close_code
 from .protocol import (
     ClientProtocol,
     CloseReceived,
@@ -124,7 +124,7 @@ class ClientConnection:
         ping_interval: float | None = 20,
         ping_timeout: float | None = 20,
         close_timeout: float | None = 10,
-        max_queue: int | None | tuple[int | None, int | None] = 16,
+        max_queue: int | tuple[int | None, int | None] | None = 16,
         logger: logging.Logger | logging.LoggerAdapter[Any] | str | None = None,
     ) -> None:
         self.socket = sock
@@ -172,9 +172,7 @@ class ClientConnection:
 
         # Reading.
         self._baton = threading.Lock()
-        self._queue: collections.deque[Fragment | CloseReceived | Failure] = (
-            collections.deque()
-        )
+        self._queue: collections.deque[Fragment | CloseReceived | Failure] = collections.deque()
         # Complete messages and terminal events in the queue.
         self._complete = 0
         self._recv_guard = threading.Lock()
@@ -202,9 +200,7 @@ class ClientConnection:
         self._close_sent_at: float | None = None
         self._keepalive_ping: bytes | None = None
         self._keepalive_sent_at = 0.0
-        self._next_keepalive = (
-            None if ping_interval is None else time.monotonic() + ping_interval
-        )
+        self._next_keepalive = None if ping_interval is None else time.monotonic() + ping_interval
 
         if leftover:
             protocol.receive_data(leftover)
@@ -601,7 +597,11 @@ class ClientConnection:
 
     def send(
         self,
-        message: str | bytes | bytearray | memoryview | Iterable[str | bytes | bytearray | memoryview],
+        message: str
+        | bytes
+        | bytearray
+        | memoryview
+        | Iterable[str | bytes | bytearray | memoryview],
         text: bool | None = None,
         timeout: float | None = None,
     ) -> None:
@@ -632,8 +632,7 @@ class ClientConnection:
             self._send_fragments(iter(message), text, deadline)
         else:
             raise TypeError(
-                f"cannot send {type(message).__name__}: send str, bytes-like "
-                "or an iterable of them"
+                f"cannot send {type(message).__name__}: send str, bytes-like or an iterable of them"
             )
 
     def _acquire_send_lock(self, deadline: float | None) -> None:
@@ -679,8 +678,10 @@ class ClientConnection:
                 f"cannot send a fragment of type {type(current).__name__}: "
                 "iterables must yield str or bytes-like"
             )
-        opcode = (OP_TEXT if text is not False else OP_BINARY) if is_text else (
-            OP_TEXT if text else OP_BINARY
+        opcode = (
+            (OP_TEXT if text is not False else OP_BINARY)
+            if is_text
+            else (OP_TEXT if text else OP_BINARY)
         )
         self._acquire_send_lock(deadline)
         try:
@@ -739,7 +740,7 @@ class ClientConnection:
         except InvalidState:
             raise self._closed_exception() from None
         if self.logger.isEnabledFor(logging.DEBUG):
-            kind = {OP_TEXT: "TEXT", OP_BINARY: "BINARY", OP_CONT: "CONT"}[opcode]
+            kind = {OP_TEXT: "TEXT", OP_BINARY: "BINARY", OP_CONT: "CONT"}[Opcode(opcode)]
             more = "" if fin else ", continued"
             self.logger.debug("> %s %d bytes%s", kind, len(payload), more)
         if len(body) < _LARGE_WRITE:
@@ -783,7 +784,7 @@ class ClientConnection:
                 if remaining != self._sock_timeout:
                     sock.settimeout(remaining)
                     self._sock_timeout = remaining
-                written += sock.send(view[written:])  # type: ignore[attr-defined]
+                written += sock.send(view[written:])
         except TimeoutError as exc:
             if written or after_partial:
                 self._fail_locally(
@@ -802,9 +803,7 @@ class ClientConnection:
         self._terminate()
         raise self._closed_exception() from exc
 
-    def _send_control(
-        self, frame: bytes, kind: str, data: bytes, *, force: bool = False
-    ) -> None:
+    def _send_control(self, frame: bytes, kind: str, data: bytes, *, force: bool = False) -> None:
         """Send a control frame now if the send lock is free, else hand it to
         the thread holding the lock (it sends it between frames)."""
         if self._send_lock.acquire(blocking=force):
@@ -837,7 +836,9 @@ class ClientConnection:
         waiter = threading.Event()
         with self._cond:
             if payload in self._pings:
-                raise ConcurrencyError("a ping with the same payload is already waiting for its pong")
+                raise ConcurrencyError(
+                    "a ping with the same payload is already waiting for its pong"
+                )
             if not payload:
                 payload = os.urandom(4)
                 while payload in self._pings:
@@ -945,9 +946,7 @@ class ClientConnection:
                 self._close_cause = TimeoutError("timed out while closing the connection")
             self._terminate()
 
-    def _fail_locally(
-        self, code: int, reason: str, cause: BaseException | None = None
-    ) -> None:
+    def _fail_locally(self, code: int, reason: str, cause: BaseException | None = None) -> None:
         """Fail the connection from the client side; call with the send lock held."""
         if cause is not None and self._close_cause is None:
             self._close_cause = cause
@@ -1130,10 +1129,9 @@ class ClientConnection:
                         self._close_cause = TimeoutError("timed out while closing the connection")
                     self._terminate()
                     return
-                if not self._read_once(0.1) and not self._eager:
-                    # Give timers a turn and re-check who should read.
-                    if self._timers_due():
-                        return
+                # After an idle wait, give the timers a turn.
+                if not self._read_once(0.1) and not self._eager and self._timers_due():
+                    return
         finally:
             baton.release()
 
@@ -1176,14 +1174,15 @@ class ClientConnection:
 
 
 def _describe(event: Fragment | CloseReceived | Failure) -> str:
-    if type(event) is Fragment:
-        kind = "TEXT" if event.is_text else "BINARY"  # type: ignore[union-attr]
-        if not event.first:  # type: ignore[union-attr]
+    if isinstance(event, Fragment):
+        kind = "TEXT" if event.is_text else "BINARY"
+        if not event.first:
             kind = "CONT"
-        data = event.data  # type: ignore[union-attr]
+        data = event.data
         preview = repr(data[:60]) + ("..." if len(data) > 60 else "")
-        more = "" if event.fin else ", continued"  # type: ignore[union-attr]
-        return f"{kind} {preview} [{len(data)}{' chars' if event.is_text else ' bytes'}{more}]"  # type: ignore[union-attr]
-    if type(event) is CloseReceived:
-        return f"CLOSE {event.close}"  # type: ignore[union-attr]
-    return f"FAILURE {event.code} {event.reason}"  # type: ignore[union-attr]
+        more = "" if event.fin else ", continued"
+        unit = " chars" if event.is_text else " bytes"
+        return f"{kind} {preview} [{len(data)}{unit}{more}]"
+    if isinstance(event, CloseReceived):
+        return f"CLOSE {event.close}"
+    return f"FAILURE {event.code} {event.reason}"

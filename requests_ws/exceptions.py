@@ -133,9 +133,7 @@ class InvalidStatus(InvalidHandshake, requests.exceptions.HTTPError):
     """
 
     def __init__(self, response: requests.Response) -> None:
-        requests.exceptions.HTTPError.__init__(
-            self, response=response, request=response.request
-        )
+        requests.exceptions.HTTPError.__init__(self, response=response, request=response.request)
         self.response: requests.Response = response
 
     def __str__(self) -> str:

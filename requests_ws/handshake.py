@@ -125,9 +125,7 @@ class _Parser:
         self.pos = 0
 
     def error(self, expected: str) -> InvalidHeader:
-        return InvalidHeader(
-            self.header, self.value, f"expected {expected} at position {self.pos}"
-        )
+        return InvalidHeader(self.header, self.value, f"expected {expected} at position {self.pos}")
 
     def skip_ows(self) -> None:
         match = _ows_re.match(self.value, self.pos)
@@ -256,7 +254,9 @@ def check_response(
 
     accept = headers.get("Sec-WebSocket-Accept")
     if accept is None:
-        raise InvalidHeader("Sec-WebSocket-Accept", None, "the server did not prove it speaks WebSocket")
+        raise InvalidHeader(
+            "Sec-WebSocket-Accept", None, "the server did not prove it speaks WebSocket"
+        )
     expected = accept_value(key)
     if accept.strip() != expected:
         raise InvalidHeader(
@@ -273,9 +273,7 @@ def _negotiate_extensions(
         return []
     answer = parse_extension_header(value)
     if not factories:
-        raise NegotiationError(
-            f"the server accepted extensions the client did not offer: {value}"
-        )
+        raise NegotiationError(f"the server accepted extensions the client did not offer: {value}")
     accepted: list[Extension] = []
     for name, params in answer:
         last_error: NegotiationError | None = None

@@ -368,7 +368,9 @@ class ClientProtocol:
     def _handle_data(self, opcode: int, payload: bytes, fin: bool, rsv: int) -> None:
         first = opcode != OP_CONT
         if self.extensions:
-            frame = Frame(opcode, payload, fin, bool(rsv & 0x40), bool(rsv & 0x20), bool(rsv & 0x10))
+            frame = Frame(
+                opcode, payload, fin, bool(rsv & 0x40), bool(rsv & 0x20), bool(rsv & 0x10)
+            )
             max_size = self.max_size
             for extension in self.extensions:
                 remaining = None if max_size is None else max_size - self._message_size

@@ -107,7 +107,7 @@ def tls_context(verify: bool | str | None, cert: Any = None) -> ssl.SSLContext:
         context.verify_mode = ssl.CERT_NONE
     else:
         location = (
-            extract_zipped_paths(DEFAULT_CA_BUNDLE_PATH)
+            extract_zipped_paths(DEFAULT_CA_BUNDLE_PATH)  # type: ignore[no-untyped-call]
             if verify is True or verify is None
             else verify
         )

@@ -157,9 +157,13 @@ class _StreamPool(urllib3.HTTPConnectionPool):
         self.stream = stream
 
     def _new_conn(self) -> urllib3.connection.HTTPConnection:
-        connection = _StreamConnection(host=self.host, port=self.port, timeout=self.timeout)
+        connection = _StreamConnection(
+            host=self.host, port=self.port, timeout=self.timeout.connect_timeout
+        )
         connection.stream = self.stream
-        connection.default_port = self.port if self.port in (80, 443) else connection.default_port
+        if self.port == 443:
+            # Host: header without ":443" for wss:// on the default port.
+            connection.default_port = 443  # type: ignore[misc]
         return connection
 
     def close_stream(self) -> None:
@@ -218,7 +222,7 @@ def open_upgraded(
     request = requests.Request(
         "GET",
         http_url(uri),
-        headers=_merged_headers(headers, kwargs.pop("headers", None)),  # type: ignore[arg-type]
+        headers=_merged_headers(headers, kwargs.pop("headers", None)),
         params=kwargs.pop("params", None),
         cookies=kwargs.pop("cookies", None),
         auth=kwargs.pop("auth", None),
@@ -271,7 +275,7 @@ def open_upgraded(
                 )
     except requests.exceptions.Timeout as exc:
         raise deadline.expired() from exc
-    except (TimeoutError, socket.timeout) as exc:
+    except TimeoutError as exc:
         if isinstance(exc, OpenTimeout):
             raise
         raise deadline.expired() from exc
@@ -280,7 +284,7 @@ def open_upgraded(
 def _send_once(
     session: requests.Session,
     prepared: requests.PreparedRequest,
-    settings: dict[str, Any],
+    settings: Mapping[str, Any],
     deadline: _Deadline,
     **route_options: Any,
 ) -> requests.Response:
@@ -313,20 +317,23 @@ def _send_once(
     started = time.monotonic()
     response = adapter.send(prepared, **send_kwargs)
     response.elapsed = datetime.timedelta(seconds=time.monotonic() - started)
-    response = requests.hooks.dispatch_hook("response", prepared.hooks, response, **send_kwargs)
+    response = requests.hooks.dispatch_hook(  # type: ignore[no-untyped-call]
+        "response", prepared.hooks, response, **send_kwargs
+    )
     if response.history:
         # An auth hook (HTTPDigestAuth) retried: keep the cookies of each answer.
         for earlier in response.history:
-            extract_cookies_to_jar(session.cookies, earlier.request, earlier.raw)
-    extract_cookies_to_jar(session.cookies, response.request, response.raw)
-    return response
+            extract_cookies_to_jar(session.cookies, earlier.request, earlier.raw)  # type: ignore[no-untyped-call]
+    extract_cookies_to_jar(session.cookies, response.request, response.raw)  # type: ignore[no-untyped-call]
+    result: requests.Response = response
+    return result
 
 
 def _follow_redirect(
     session: requests.Session,
     response: requests.Response,
     prepared: requests.PreparedRequest,
-    settings: dict[str, Any],
+    settings: Mapping[str, Any],
 ) -> requests.PreparedRequest:
     """The next request of a redirect, with requests' rules (auth dropped
     across hosts, cookies, method); refuse a downgrade from TLS."""
@@ -349,7 +356,7 @@ def _follow_redirect(
     redirected.url = target
     redirected.headers.pop("Cookie", None)
     redirected.prepare_cookies(session.cookies)
-    session.rebuild_auth(redirected, response)
+    session.rebuild_auth(redirected, response)  # type: ignore[no-untyped-call]
     response.close()
     return redirected
 
@@ -366,9 +373,9 @@ def _read_error_body(response: requests.Response) -> None:
     """Read a non-101 answer's body (bounded) so ``response.text`` works."""
     try:
         body = response.raw.read(_MAX_ERROR_BODY, decode_content=True)
-        response._content = body or b""  # type: ignore[attr-defined]
+        response._content = body or b""
     except Exception:  # a broken body must not hide the status
-        response._content = b""  # type: ignore[attr-defined]
+        response._content = b""
     finally:
         response.close()
 
@@ -387,7 +394,7 @@ def _take_over(response: requests.Response) -> Upgraded:
     raw._pool = None
     connection.sock = None
     if reader is not None:
-        raw._fp.fp = None
+        raw._fp.fp = None  # type: ignore[union-attr]
         reader.close()
     if pool is not None:
         if isinstance(pool, _StreamPool):

@@ -6,7 +6,4 @@ __all__ = ["__version__", "USER_AGENT"]
 
 __version__ = "0.1.0"
 
-USER_AGENT = (
-    f"requests_ws/{__version__} "
-    f"Python/{sys.version_info.major}.{sys.version_info.minor}"
-)
+USER_AGENT = f"requests_ws/{__version__} Python/{sys.version_info.major}.{sys.version_info.minor}"

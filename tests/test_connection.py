@@ -326,9 +326,7 @@ def test_max_queue_stops_reading(raw_server: Any) -> None:
         peer.expect_close(timeout=10)
 
     server = raw_server(script)
-    with requests_ws.connect(
-        server.uri, compression=None, max_queue=4, max_size=None
-    ) as ws:
+    with requests_ws.connect(server.uri, compression=None, max_queue=4, max_size=None) as ws:
         assert blocked.wait(8), "the client kept reading although nobody consumed messages"
         assert len(ws._queue) <= 16
         received = 0
@@ -535,7 +533,9 @@ def test_peer_dropping_tcp_gives_1006(raw_server: Any) -> None:
     ws.close()
 
 
-def test_tls_close_does_not_wait_for_close_timeout(no_leaks: None, ws_server: Any, tls: Any) -> None:
+def test_tls_close_does_not_wait_for_close_timeout(
+    no_leaks: None, ws_server: Any, tls: Any
+) -> None:
     server = ws_server(ssl_context=tls.server_context)
     for _ in range(10):
         ws = requests_ws.connect(server.uri, ssl=tls.client_context, close_timeout=5)
@@ -621,8 +621,12 @@ def _deflate_server(ws_server: Any, **params: Any) -> Any:
         {"server_max_window_bits": 9},
         {"client_max_window_bits": 10},
         {"client_max_window_bits": 8},
-        {"server_max_window_bits": 10, "client_max_window_bits": 11,
-         "server_no_context_takeover": True, "client_no_context_takeover": True},
+        {
+            "server_max_window_bits": 10,
+            "client_max_window_bits": 11,
+            "server_no_context_takeover": True,
+            "client_no_context_takeover": True,
+        },
         {"require_client_max_window_bits": True, "client_max_window_bits": 12},
     ],
     ids=lambda params: ",".join(f"{k}={v}" for k, v in params.items()) or "defaults",
@@ -632,7 +636,7 @@ def test_compression_with_server_demands(ws_server: Any, params: dict[str, Any])
     with requests_ws.connect(server.uri) as ws:
         assert ws.protocol.extensions, "permessage-deflate was not negotiated"
         for i in range(5):
-            text = '{"id": %d, "payload": "%s"}' % (i, "abc" * 500)
+            text = f'{{"id": {i}, "payload": "{"abc" * 500}"}}'
             ws.send(text)
             assert ws.recv() == text
         ws.send(os.urandom(100000))

@@ -93,9 +93,7 @@ class PerMessageDeflate(Extension):
             inflated = self._decoder.decompress(data, limit)
         except zlib.error as exc:
             raise ProtocolError(f"the server sent invalid compressed data: {exc}") from exc
-        if max_size is not None and (
-            len(inflated) > max_size or self._decoder.unconsumed_tail
-        ):
+        if max_size is not None and (len(inflated) > max_size or self._decoder.unconsumed_tail):
             raise PayloadTooBig(None, max_size)
         return Frame(opcode, inflated, frame.fin, False, frame.rsv2, frame.rsv3)
 
@@ -171,9 +169,7 @@ class ClientPerMessageDeflateFactory(ClientExtensionFactory):
             and client_max_window_bits is not True
             and not 8 <= client_max_window_bits <= 15
         ):
-            raise ValueError(
-                "client_max_window_bits must be None, True or an integer from 8 to 15"
-            )
+            raise ValueError("client_max_window_bits must be None, True or an integer from 8 to 15")
         if compress_settings is not None and "wbits" in compress_settings:
             raise ValueError(
                 "compress_settings cannot set wbits: use client_max_window_bits instead"
@@ -212,9 +208,7 @@ class ClientPerMessageDeflateFactory(ClientExtensionFactory):
         client_max_window_bits: int | None = None
         for name, value in params:
             if name in seen:
-                raise NegotiationError(
-                    f"the server's permessage-deflate answer repeats {name}"
-                )
+                raise NegotiationError(f"the server's permessage-deflate answer repeats {name}")
             seen.add(name)
             if name in ("server_no_context_takeover", "client_no_context_takeover"):
                 if value is not None:

@@ -182,9 +182,9 @@ class RawServer:
                 name, _, value = line.decode().partition(":")
                 if name.strip().lower() == "sec-websocket-key":
                     key = value.strip()
-            accept = self.accept or base64.b64encode(
-                hashlib.sha1(key.encode() + GUID).digest()
-            ).decode()
+            accept = (
+                self.accept or base64.b64encode(hashlib.sha1(key.encode() + GUID).digest()).decode()
+            )
             headers = {
                 "Upgrade": "websocket",
                 "Connection": "Upgrade",
