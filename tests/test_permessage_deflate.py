@@ -103,9 +103,7 @@ def test_interop_with_websockets(bits: int, no_context_takeover: bool) -> None:
         received = mine.decode(Frame(OP_BINARY, bytes(sent.data), rsv1=sent.rsv1))
         assert received.data == message
         mine_frame = mine.encode(Frame(OP_BINARY, message))
-        back = theirs.decode(
-            TheirFrame(TheirOpcode.BINARY, mine_frame.data, rsv1=mine_frame.rsv1)
-        )
+        back = theirs.decode(TheirFrame(TheirOpcode.BINARY, mine_frame.data, rsv1=mine_frame.rsv1))
         assert back.data == message
 
 
