@@ -38,6 +38,7 @@ import requests.hooks
 import requests.utils
 import urllib3
 from requests.cookies import extract_cookies_to_jar
+from urllib3.util import SKIP_HEADER
 
 from .exceptions import InvalidHandshake, InvalidStatus, OpenTimeout
 from .routes import Route, open_stream, select_route
@@ -183,6 +184,10 @@ def _merged_headers(
         old = lowered.get(name.lower())
         if old is not None:
             del merged[old]
+        if value is None and name.lower() == "user-agent":
+            # None removes the session's User-Agent; SKIP_HEADER also stops
+            # urllib3 from adding its own.
+            value = SKIP_HEADER
         merged[name] = value
     return merged
 
