@@ -127,3 +127,66 @@ def no_leaks() -> Iterator[None]:
         time.sleep(0.02)
         after = len(os.listdir("/proc/self/fd"))
     assert after <= before, f"{after - before} file descriptors leaked"
+
+
+# -- real proxies ------------------------------------------------------------------
+
+
+def _start_proxy(factory: Callable[[], Any]) -> Any:
+    """Start a proxy; under CI (CI=true) a proxy that cannot start fails the test."""
+    from .proxies import ProxyUnavailable
+
+    try:
+        return factory()
+    except ProxyUnavailable as exc:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"proxy unavailable under CI: {exc}")
+        pytest.skip(str(exc))
+
+
+@pytest.fixture(scope="session")
+def squid(tls: TLSFiles) -> Iterator[Any]:
+    from .proxies import Squid
+
+    proxy = _start_proxy(lambda: Squid(tls.ca.issue_cert("localhost", "127.0.0.1")))
+    yield proxy
+    proxy.stop()
+
+
+@pytest.fixture(scope="session")
+def dante() -> Iterator[Any]:
+    from .proxies import Dante
+
+    proxy = _start_proxy(Dante)
+    yield proxy
+    proxy.stop()
+
+
+@pytest.fixture(scope="session")
+def microsocks() -> Iterator[Any]:
+    from .proxies import Microsocks
+
+    proxy = _start_proxy(Microsocks)
+    yield proxy
+    proxy.stop()
+
+
+@pytest.fixture(scope="session")
+def tinyproxy() -> Iterator[Any]:
+    from .proxies import Tinyproxy
+
+    proxy = _start_proxy(lambda: Tinyproxy(basic_auth=("tinyuser", "tiny-pass")))
+    yield proxy
+    proxy.stop()
+
+
+@pytest.fixture(scope="session")
+def stunnel_proxy(tls: TLSFiles) -> Iterator[Any]:
+    """stunnel (TLS) in front of a tinyproxy without auth: a second HTTPS proxy."""
+    from .proxies import Stunnel, Tinyproxy
+
+    backend = _start_proxy(Tinyproxy)
+    front = _start_proxy(lambda: Stunnel(backend.port, tls.ca.issue_cert("localhost", "127.0.0.1")))
+    yield front
+    front.stop()
+    backend.stop()
