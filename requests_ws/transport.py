@@ -425,15 +425,15 @@ def _drain_buffered(reader: Any, sock: Any) -> bytes:
     """Take the bytes http.client's reader holds past the response.
 
     One ``read1`` returns what the reader's buffer holds without touching
-    the socket; only when the buffer is empty does it read the socket once,
-    waiting at most a millisecond, and what it gets is ours anyway.
+    the socket; only when the buffer is empty does it read the socket, once
+    and without blocking, and what that read gets is ours anyway.
     """
     if reader is None:
         return b""
-    sock.settimeout(0.001)
+    sock.settimeout(0.0)
     try:
-        return bytes(reader.read1(1 << 20))
-    except (TimeoutError, BlockingIOError, ssl_module.SSLWantReadError):
+        return bytes(reader.read1(1 << 20) or b"")
+    except (BlockingIOError, ssl_module.SSLWantReadError, ssl_module.SSLWantWriteError):
         return b""
     except OSError:
         return b""
