@@ -29,6 +29,7 @@ class WsPeer:
         *,
         ssl_context: ssl.SSLContext | None = None,
         unix_path: str | None = None,
+        port: int = 0,
         **serve_kwargs: Any,
     ) -> None:
         self.handler = handler
@@ -42,7 +43,7 @@ class WsPeer:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop: asyncio.Event | None = None
         self._error: BaseException | None = None
-        self.port = 0
+        self.port = port
         self._thread = threading.Thread(target=self._run, name="test-server-ws", daemon=True)
 
     def start(self) -> WsPeer:
@@ -75,7 +76,11 @@ class WsPeer:
                     )
                 else:
                     server_cm = serve(
-                        self._handle, "127.0.0.1", 0, ssl=self.ssl_context, **self.serve_kwargs
+                        self._handle,
+                        "127.0.0.1",
+                        self.port,
+                        ssl=self.ssl_context,
+                        **self.serve_kwargs,
                     )
                 async with server_cm as server:
                     if self.unix_path is None:
