@@ -112,7 +112,9 @@ def main() -> None:
                 cells.append("n/a")
                 continue
             rate = best_rate(
-                lambda f=function, d=data: [f(d, key) for _ in range(repeat)], repeat, args.rounds
+                lambda f=function, d=data, n=repeat: [f(d, key) for _ in range(n)],
+                repeat,
+                args.rounds,
             )
             cells.append(f"{rate * size / 1e9:.2f} GB/s ({1e9 / rate:,.0f} ns)")
         print(f"| {size} B | {' | '.join(cells)} |")
