@@ -118,18 +118,26 @@ class _StreamAdapter(requests.adapters.HTTPAdapter):
         super().__init__(max_retries=0)
         self.route = route
         self.deadline = deadline
+        self.pools: list[_StreamPool] = []
 
     def send(  # type: ignore[override]
         self, request: requests.PreparedRequest, **kwargs: Any
     ) -> requests.Response:
         stream = open_stream(self.route, self.deadline.remaining())
         pool = _StreamPool(self.route, stream)
+        self.pools.append(pool)
         try:
             self._pending_pool = pool
             return super().send(request, **kwargs)
         except BaseException:
             pool.close_stream()
             raise
+
+    def close(self) -> None:
+        """Close every stream this adapter opened, except one taken over."""
+        for pool in self.pools:
+            pool.close_stream()
+        super().close()
 
     def get_connection_with_tls_context(self, *args: Any, **kwargs: Any) -> Any:
         return self._pending_pool
@@ -168,11 +176,15 @@ class _StreamPool(urllib3.HTTPConnectionPool):
         return connection
 
     def close_stream(self) -> None:
+        """Close the stream, unless the WebSocket connection took it over."""
+        stream, self.stream = self.stream, None
+        if stream is None:
+            return
+        self.close()
         try:
-            self.stream.close()
+            stream.close()
         except OSError:
             pass
-        self.close()
 
 
 def _merged_headers(
@@ -259,20 +271,24 @@ def open_upgraded(
                 proxy_ssl=proxy_ssl,
                 proxy_server_hostname=proxy_server_hostname,
             )
-            if response.status_code == 101:
-                response.history = history
-                return _take_over(response)
-            if not (allow_redirects and response.status_code in _REDIRECT_CODES):
-                _read_error_body(response)
-                raise InvalidStatus(response)
-            history.append(response)
-            if len(history) > session.max_redirects:
-                _read_error_body(response)
-                raise requests.exceptions.TooManyRedirects(
-                    f"exceeded {session.max_redirects} redirects while opening {uri}",
-                    response=response,
-                )
-            prepared = _follow_redirect(session, response, prepared, settings)
+            try:
+                if response.status_code == 101:
+                    response.history = history
+                    return _take_over(response)
+                if not (allow_redirects and response.status_code in _REDIRECT_CODES):
+                    _read_error_body(response)
+                    raise InvalidStatus(response)
+                history.append(response)
+                if len(history) > session.max_redirects:
+                    _read_error_body(response)
+                    raise requests.exceptions.TooManyRedirects(
+                        f"exceeded {session.max_redirects} redirects while opening {uri}",
+                        response=response,
+                    )
+                prepared = _follow_redirect(session, response, prepared, settings)
+            finally:
+                if isinstance(response.connection, _StreamAdapter):
+                    response.connection.close()
             if sock is not None or unix_path is not None:
                 raise InvalidHandshake(
                     f"cannot follow the redirect to {prepared.url}: the connection was "
@@ -403,6 +419,7 @@ def _take_over(response: requests.Response) -> Upgraded:
         reader.close()
     if pool is not None:
         if isinstance(pool, _StreamPool):
+            pool.stream = None  # taken over: the adapter must not close it
             pool.close()
         else:
             # Give the pool its slot back without the upgraded connection.

@@ -386,3 +386,31 @@ def test_sock_given_with_tls(ws_server: Any, tls: Any) -> None:
     with requests_ws.connect(server.uri, sock=sock, ssl=context) as ws:
         ws.send("tls over sock")
         assert ws.recv() == "tls over sock"
+
+
+def test_no_socket_leaks_on_refusals_redirects_and_auth_retries(
+    no_leaks: None, ws_server: Any
+) -> None:
+    target = ws_server(process_request=digest_auth_check("erin", "pw"))
+
+    def routes(connection: ServerConnection, request: Request) -> Response | None:
+        if request.path == "/forbidden":
+            return connection.respond(http.HTTPStatus.FORBIDDEN, "no\n")
+        response = connection.respond(http.HTTPStatus.FOUND, "")
+        response.headers["Location"] = target.uri
+        return response
+
+    server = ws_server(process_request=routes)
+    auth = requests.auth.HTTPDigestAuth("erin", "pw")
+    kept: list[object] = []  # a user keeps errors and connections around
+    before = len(os.listdir("/proc/self/fd"))
+    for _ in range(10):
+        with pytest.raises(InvalidStatus) as info:
+            requests_ws.connect(server.uri + "forbidden")
+        kept.append(info.value)
+        with requests_ws.connect(server.uri + "redirect", auth=auth) as ws:
+            ws.send("ok")
+            assert ws.recv() == "ok"
+        kept.append(ws)
+    time.sleep(0.2)
+    assert len(os.listdir("/proc/self/fd")) <= before + 1, "sockets stay open"
