@@ -81,7 +81,11 @@ class RawClient:
             header = struct.pack("!BBH", first, 0xFE, n)
         else:
             header = struct.pack("!BBQ", first, 0xFF, n)
-        self.sock.sendall(header + b"\0\0\0\0" + data)
+        if n < 65536:
+            self.sock.sendall(header + b"\0\0\0\0" + data)
+        else:
+            self.sock.sendall(header + b"\0\0\0\0")
+            self.sock.sendall(data)
 
     def _fill(self, n: int) -> None:
         while len(self.buffer) < n:

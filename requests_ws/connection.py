@@ -74,6 +74,8 @@ _BACKGROUND_GRACE = 0.02
 # application to reach it before the client answers it anyway.
 _TERMINAL_GRACE = 1.0
 _READ_SIZE = 65536
+# Reads straight into a large frame's payload buffer ask for at most this.
+_DIRECT_READ_SIZE = 262144
 _LARGE_WRITE = 16384
 
 _NORMAL_CODES = (CloseCode.NORMAL_CLOSURE, CloseCode.GOING_AWAY)
@@ -464,8 +466,13 @@ class ClientConnection:
                     self._drain_wake()
             if not socket_ready:
                 return False
+        protocol = self.protocol
+        direct = protocol.direct_buffer()
         try:
-            size = sock.recv_into(self._read_view)
+            if direct is not None:
+                size = sock.recv_into(direct, min(len(direct), _DIRECT_READ_SIZE))
+            else:
+                size = sock.recv_into(self._read_view)
         except (BlockingIOError, InterruptedError, TimeoutError):
             return False
         except (ssl.SSLWantReadError, ssl.SSLWantWriteError):
@@ -476,8 +483,11 @@ class ClientConnection:
         if size == 0:
             self._on_eof(None)
             return True
-        protocol = self.protocol
-        protocol.receive_data(self._read_view[:size])
+        if direct is not None:
+            direct.release()
+            protocol.direct_received(size)
+        else:
+            protocol.receive_data(self._read_view[:size])
         events = protocol.events_received()
         if events:
             self._dispatch(events)

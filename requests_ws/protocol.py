@@ -127,6 +127,8 @@ class Failure:
 
 Event = Fragment | Ping | Pong | CloseReceived | Failure
 
+# Frames at least this large are read into a buffer of their own.
+_DIRECT_THRESHOLD = 65536
 _KNOWN_OPCODES = frozenset({OP_CONT, OP_TEXT, OP_BINARY, OP_CLOSE, OP_PING, OP_PONG})
 _MAX_REASON_BYTES = 123
 
@@ -183,6 +185,9 @@ class ClientProtocol:
         # validated (fail-fast UTF-8 over several reads).
         self._partial_checked = 0
         self._partial_text: list[str] = []
+        # A large frame being received straight into its own buffer:
+        # (payload buffer, bytes filled, opcode, fin, rsv).
+        self._direct: tuple[bytearray, int, int, bool, int] | None = None
         # Sending state: inside a fragmented message?
         self._sending_fragments = False
         self._receive_stopped = False
@@ -198,6 +203,14 @@ class ClientProtocol:
         """Parse ``data`` received from the server."""
         if self._receive_stopped:
             return
+        if self._direct is not None:
+            target, filled = self._direct[0], self._direct[1]
+            take = min(len(target) - filled, len(data))
+            target[filled : filled + take] = data[:take]
+            self.direct_received(take)
+            if take == len(data) or self._receive_stopped:
+                return
+            data = data[take:]
         buffer = self._buffer
         if buffer:
             buffer += data
@@ -214,6 +227,39 @@ class ClientProtocol:
                 self._buffer = bytearray()
             else:
                 del buffer[:consumed]
+
+    def direct_buffer(self) -> memoryview | None:
+        """Where the rest of a large frame's payload should be read, if anywhere.
+
+        While a large data frame is incomplete, the I/O layer may read the
+        socket straight into this buffer (``recv_into``) and then call
+        :meth:`direct_received`; ``receive_data`` works too.
+        """
+        if self._direct is None:
+            return None
+        target, filled = self._direct[0], self._direct[1]
+        return memoryview(target)[filled:]
+
+    def direct_received(self, size: int) -> None:
+        """``size`` more bytes were written into :meth:`direct_buffer`."""
+        try:
+            self._advance_direct(size)
+        except (ProtocolError, PayloadTooBig, UnicodeDecodeError) as exc:
+            self._direct = None
+            self._record_failure(exc)
+
+    def _advance_direct(self, size: int) -> None:
+        assert self._direct is not None
+        target, filled, opcode, fin, rsv = self._direct
+        filled += size
+        self._direct = (target, filled, opcode, fin, rsv)
+        if filled < len(target):
+            if self._message_is_text and not self._message_compressed:
+                with memoryview(target) as view:
+                    self._check_partial_text(view, 0, filled, opcode)
+            return
+        self._direct = None
+        self._handle_data(opcode, bytes(target), fin, rsv)
 
     def receive_eof(self) -> None:
         """The server closed its side of the TCP connection."""
@@ -232,6 +278,7 @@ class ClientProtocol:
             code = CloseCode.PROTOCOL_ERROR
         failure = Failure(error, int(code), _reason_for(error))
         self.failure = failure
+        self._direct = None
         self._receive_stopped = True
         self._events.append(failure)
 
@@ -279,6 +326,14 @@ class ClientProtocol:
             start = pos + header_size
             stop = start + length
             if stop > end:
+                if opcode < 8 and length >= _DIRECT_THRESHOLD:
+                    # The rest of this large frame goes straight into its own
+                    # buffer (see direct_buffer): no more copies through here.
+                    target = bytearray(length)
+                    target[: end - start] = view[start:end]
+                    self._direct = (target, 0, opcode, fin, rsv)
+                    self._advance_direct(end - start)
+                    return end
                 if opcode < 8 and self._message_is_text and not self._message_compressed:
                     self._check_partial_text(view, start, end, opcode)
                 break

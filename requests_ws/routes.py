@@ -233,11 +233,14 @@ def _connect_unix(path: str, timeout: float | None) -> socket.socket:
 
 def _connect_tcp(host: str, port: int, timeout: float | None) -> socket.socket:
     try:
-        return socket.create_connection((host, port), timeout)
+        stream = socket.create_connection((host, port), timeout)
     except TimeoutError:
         raise
     except OSError as exc:
         raise _connection_error(f"{host}:{port}", exc) from exc
+    # As urllib3 does: small frames (pings, short messages) go out at once.
+    stream.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return stream
 
 
 def _start_tls(stream: Any, route: Route) -> Any:
@@ -313,6 +316,7 @@ def _connect_http_proxy(route: Route, remaining: Any) -> Any:
         raise
     except OSError as exc:
         raise ProxyError(f"cannot connect to proxy {proxy.url}: {exc}", proxy=proxy.url) from exc
+    stream.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     try:
         if proxy.scheme == "https":
             assert proxy.ssl_context is not None

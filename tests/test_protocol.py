@@ -233,3 +233,35 @@ def test_close_reply_order_is_recorded() -> None:
 
 def test_ping_payload_limit_is_125() -> None:
     assert feed(frame_bytes(OP_PING, b"x" * 125)) == [Ping(b"x" * 125)]
+
+
+def test_large_frame_read_straight_into_its_buffer() -> None:
+    payload = bytes(range(256)) * 1024  # 256 KiB
+    data = frame_bytes(0x2, payload) + frame_bytes(0x1, b"next")
+    protocol = ClientProtocol(max_size=None)
+    protocol.receive_data(data[:1000])
+    assert protocol.events_received() == []
+    target = protocol.direct_buffer()
+    assert target is not None and len(target) == len(payload) - (1000 - 10)
+    rest = data[1000:]
+    target[: len(target)] = rest[: len(target)]
+    protocol.direct_received(len(target))
+    assert protocol.direct_buffer() is None
+    protocol.receive_data(rest[len(target) :])
+    assert protocol.events_received() == [
+        Fragment(payload, False, True, True),
+        Fragment("next", True, True, True),
+    ]
+
+
+def test_invalid_utf8_in_a_large_frame_read_directly() -> None:
+    data = frame_bytes(0x1, b"a" * 70000 + b"\xff" + b"a" * 70000)
+    protocol = ClientProtocol(max_size=None)
+    protocol.receive_data(data[:100])
+    target = protocol.direct_buffer()
+    assert target is not None
+    target[:70000] = data[100:70100]
+    protocol.direct_received(70000)
+    failure = only_failure(protocol.events_received())
+    assert failure.code == 1007
+    assert protocol.direct_buffer() is None

@@ -155,6 +155,7 @@ def test_redirects(ws_server: Any) -> None:
         if request.path == "/old":
             response = connection.respond(http.HTTPStatus.FOUND, "moved\n")
             response.headers["Location"] = target.uri
+            response.headers["Set-Cookie"] = "from-redirect=yes; Path=/"
             return response
         if request.path == "/relative":
             response = connection.respond(http.HTTPStatus.PERMANENT_REDIRECT, "")
@@ -167,10 +168,13 @@ def test_redirects(ws_server: Any) -> None:
         return None
 
     server = ws_server(process_request=redirect)
-    with requests_ws.connect(server.uri + "old") as ws:
+    session = requests_ws.Session()
+    with session.ws_connect(server.uri + "old") as ws:
         ws.send("redirected")
         assert ws.recv() == "redirected"
         assert ws.response.history[0].status_code == 302
+    assert session.cookies.get("from-redirect") == "yes"
+    assert "from-redirect=yes" in target.request_headers[-1]["Cookie"]
     with requests_ws.connect(server.uri + "relative") as ws:
         assert [r.status_code for r in ws.response.history] == [308, 302]
     with pytest.raises(requests.exceptions.TooManyRedirects):
@@ -212,6 +216,10 @@ def test_verify_and_ca_bundle_environment(ws_server: Any, tls: Any, monkeypatch:
     server = ws_server(ssl_context=tls.server_context)
     with pytest.raises(requests.exceptions.SSLError, match="verification"):
         requests_ws.connect(server.uri)
+    monkeypatch.setenv("CURL_CA_BUNDLE", tls.ca_path)
+    with requests_ws.connect(server.uri) as ws:
+        assert ws.response.status_code == 101
+    monkeypatch.delenv("CURL_CA_BUNDLE")
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", tls.ca_path)
     with requests_ws.connect(server.uri) as ws:
         assert ws.response.status_code == 101
