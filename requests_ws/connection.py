@@ -896,11 +896,13 @@ class ClientConnection:
             latencies = self._pings_latency
             # A pong acknowledges its ping and every ping sent before it.
             for payload, (sent_at, waiter) in list(self._pings.items()):
-                latencies[payload] = now - sent_at
-                waiter.set()
                 if payload == self._keepalive_ping:
                     self.latency = now - sent_at
                     self._keepalive_ping = None
+                else:
+                    # ping() takes its round-trip time from here.
+                    latencies[payload] = now - sent_at
+                waiter.set()
                 del self._pings[payload]
                 if payload == data:
                     break

@@ -40,15 +40,19 @@ def test_script_mode_timeout_exit_status(raw_server: Any) -> None:
     assert "0 of 1 replies" in result.stderr
 
 
-def test_interactive_lines_are_sent_and_ctrl_d_closes(ws_server: Any) -> None:
-    server = ws_server()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "requests_ws", server.uri],
+def spawn_cli(*args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "requests_ws", *args],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
+
+
+def test_interactive_lines_are_sent_and_ctrl_d_closes(ws_server: Any) -> None:
+    server = ws_server()
+    process = spawn_cli(server.uri)
     assert process.stdin is not None
     for line in ("first\n", "second\n"):
         process.stdin.write(line)
@@ -61,13 +65,7 @@ def test_interactive_lines_are_sent_and_ctrl_d_closes(ws_server: Any) -> None:
 
 def test_ctrl_c_closes_cleanly(ws_server: Any) -> None:
     server = ws_server()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "requests_ws", server.uri],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    process = spawn_cli(server.uri)
     time.sleep(1.5)
     process.send_signal(signal.SIGINT)
     _, stderr = process.communicate(timeout=10)

@@ -21,7 +21,7 @@ from requests_ws.frames import OP_BINARY, OP_CONT, OP_TEXT
 from requests_ws.protocol import ClientProtocol, CloseReceived, Failure, Fragment, Ping
 
 from .peers.raw_peer import close_payload, frame_bytes
-from .test_frames import unmask
+from .test_frames import split_client_frames
 
 Echo = list[tuple[int, bytes]]
 CLOSE = 0x8
@@ -31,14 +31,7 @@ def client_frames(data: bytes) -> Echo:
     """The client's frames, unmasked, as (opcode, payload); fragments joined."""
     frames: Echo = []
     message = b""
-    while data:
-        length = data[1] & 0x7F
-        offset = 2 + {126: 2, 127: 8}.get(length, 0)
-        size = {126: int.from_bytes(data[2:4], "big"), 127: int.from_bytes(data[2:10], "big")}.get(
-            length, length
-        )
-        header, payload = unmask(data[: offset + 4 + size])
-        data = data[offset + 4 + size :]
+    for header, payload in split_client_frames(data):
         opcode, fin = header[0] & 0x0F, bool(header[0] & 0x80)
         if opcode in (OP_TEXT, OP_BINARY, OP_CONT):
             message += payload

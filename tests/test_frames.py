@@ -29,6 +29,19 @@ def unmask(frame: bytes) -> tuple[bytes, bytes]:
     return frame[:offset], apply_mask(frame[offset + 4 :], key)
 
 
+def split_client_frames(data: bytes) -> list[tuple[bytes, bytes]]:
+    """Split a stream of client frames into (header without key, unmasked payload)."""
+    frames = []
+    while data:
+        length = data[1] & 0x7F
+        offset = 2 + {126: 2, 127: 8}.get(length, 0)
+        if length >= 126:
+            length = int.from_bytes(data[2:offset], "big")
+        frames.append(unmask(data[: offset + 4 + length]))
+        data = data[offset + 4 + length :]
+    return frames
+
+
 @pytest.mark.parametrize(
     ("size", "length_bytes"),
     [

@@ -13,7 +13,7 @@ from requests_ws.frames import OP_BINARY, OP_CONT, OP_TEXT
 from requests_ws.protocol import ClientProtocol, Failure, Fragment
 
 from .peers.raw_peer import frame_bytes
-from .test_frames import unmask
+from .test_frames import split_client_frames
 
 MAX_SIZE = 4096
 
@@ -68,18 +68,10 @@ def test_frame_soup_never_escapes(
 
 def parse_client_frames(data: bytes) -> bytes:
     """Turn the client's masked frames into the same frames unmasked (as a server sees them)."""
-    out = b""
-    while data:
-        length = data[1] & 0x7F
-        offset = 2 + {126: 2, 127: 8}.get(length, 0)
-        size = {126: int.from_bytes(data[2:4], "big"), 127: int.from_bytes(data[2:10], "big")}.get(
-            length, length
-        )
-        header, payload = unmask(data[: offset + 4 + size])
-        header = bytes([header[0], header[1] & 0x7F]) + header[2:]
-        out += header + payload
-        data = data[offset + 4 + size :]
-    return out
+    return b"".join(
+        bytes([header[0], header[1] & 0x7F]) + header[2:] + payload
+        for header, payload in split_client_frames(data)
+    )
 
 
 sizes = st.sampled_from([0, 1, 125, 126, 1000, 65535, 65536, 70000])
