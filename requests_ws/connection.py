@@ -7,9 +7,10 @@ This module owns who reads the socket, when, and what happens to the bytes.
   the baton and reads in the caller's own thread, so a round trip costs no
   thread hand-off. A background thread reads only while no ``recv()`` is
   active and the caller has been away for ``_BACKGROUND_GRACE`` seconds (or at
-  once when ``ping()`` or ``close()`` waits for an answer); a caller entering
-  ``recv()`` writes a byte to a socketpair and the background thread hands the
-  baton back.
+  once when ``ping()`` or ``close()`` waits for an answer); it notices a
+  caller's leaving by looking every ``_BACKGROUND_POLL`` seconds, never by
+  being woken per message. A caller entering ``recv()`` while the background
+  thread reads writes a byte to a socketpair, and the baton comes back.
 * **Order.** Everything parsed goes into one queue, in order. A close frame
   from the server or a protocol violation is an event in that queue, after the
   messages that preceded it: the client's close frame goes out when the
@@ -70,6 +71,9 @@ __all__ = ["ClientConnection"]
 # How long the caller of recv() must have been away before the background
 # thread starts reading (pings are answered at most this late).
 _BACKGROUND_GRACE = 0.02
+# While a caller is in recv(), how often the background thread looks whether
+# it has left (pings are answered at most about this much later).
+_BACKGROUND_POLL = 0.05
 # How long a close frame or protocol failure waits in the queue for the
 # application to reach it before the client answers it anyway.
 _TERMINAL_GRACE = 1.0
@@ -165,6 +169,8 @@ class ClientConnection:
 
         sock.settimeout(None)
         self._fileno = self._raw_socket.fileno()
+        # TLS layers may hold bytes that poll() cannot see (_buffered_inside).
+        self._tls = sock is not self._raw_socket or isinstance(sock, ssl.SSLSocket)
         self._poller = select.poll()
         self._wake_r, self._wake_w = socket.socketpair()
         self._wake_r.setblocking(False)
@@ -336,11 +342,10 @@ class ClientConnection:
         self._recv_active = True
 
     def _leave_reading(self) -> None:
-        with self._cond:
-            self._recv_active = False
-            self._caller_left_at = time.monotonic()
-            if self._parked:
-                self._cond.notify()
+        # No notify here: waking the background thread on every message is
+        # the cost this design avoids. It looks again within _BACKGROUND_POLL.
+        self._caller_left_at = time.monotonic()
+        self._recv_active = False
 
     def _take_message(self, deadline: float | None) -> list[Fragment]:
         """Wait for a complete message at the head of the queue and take it."""
@@ -454,7 +459,7 @@ class ClientConnection:
         Call with the baton held. Returns False when nothing was read.
         """
         sock = self.socket
-        if not _buffered_inside(sock):
+        if not (self._tls and _buffered_inside(sock)):
             ready = self._poller.poll(None if wait is None else wait * 1000)
             if not ready:
                 return False
@@ -1050,6 +1055,8 @@ class ClientConnection:
                     if idle >= _BACKGROUND_GRACE:
                         return True
                     wait = min(wait, _BACKGROUND_GRACE - idle)
+                elif self._recv_active:
+                    wait = min(wait, _BACKGROUND_POLL)
                 self._parked = True
                 try:
                     self._cond.wait(wait)

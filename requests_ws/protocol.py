@@ -443,13 +443,19 @@ class ClientProtocol:
         if self._message_is_text:
             decoder = self._decoder
             if decoder is None:
+                if first and fin:
+                    # A whole message in one frame: no state to carry.
+                    data: str | bytes = payload.decode()
+                    self._message_size = 0
+                    self._events.append(Fragment(data, True, True, True))
+                    return
                 decoder = self._decoder = _utf8_decoder()
             checked = self._partial_checked
             if checked:
                 self._partial_checked = 0
                 head = "".join(self._partial_text)
                 self._partial_text = []
-                data: str | bytes = head + decoder.decode(payload[checked:], fin)
+                data = head + decoder.decode(payload[checked:], fin)
             else:
                 data = decoder.decode(payload, fin)
             if fin:
