@@ -188,6 +188,8 @@ class ClientConnection:
         self._caller_left_at = time.monotonic()
         # Threads waiting for something only a reader can bring (pong, close).
         self._eager = 0
+        # Threads other than a recv() caller waiting for the baton (close()).
+        self._baton_wanted = 0
         self._paused = False
         self._read_buffer = bytearray(_READ_SIZE)
         self._read_view = memoryview(self._read_buffer)
@@ -439,8 +441,13 @@ class ClientConnection:
         deadline = None if timeout is None else time.monotonic() + timeout
         baton = self._baton
         if not baton.acquire(blocking=False):
-            self._wake()
-            if not baton.acquire(timeout=-1 if timeout is None else timeout):
+            self._baton_wanted += 1
+            try:
+                self._wake()
+                acquired = baton.acquire(timeout=-1 if timeout is None else timeout)
+            finally:
+                self._baton_wanted -= 1
+            if not acquired:
                 self._wait_terminated(0)
                 return
         try:
@@ -947,12 +954,16 @@ class ClientConnection:
                 except InvalidState:
                     frame = b""
                 self._send_close_frame(frame, deadline)
-            self._want_reader(+1)
-            try:
-                remaining = None if deadline is None else max(deadline - time.monotonic(), 0)
-                self._wait_terminated(remaining)
-            finally:
-                self._want_reader(-1)
+            remaining = None if deadline is None else max(deadline - time.monotonic(), 0)
+            if self._recv_active:
+                # The thread in recv() reads the answer; it raises ConnectionClosed.
+                self._want_reader(+1)
+                try:
+                    self._wait_terminated(remaining)
+                finally:
+                    self._want_reader(-1)
+            else:
+                self._read_until_terminated(remaining)
         if self._background is not threading.current_thread():
             remaining = None if deadline is None else max(deadline - time.monotonic(), 0)
             self._background.join(remaining)
@@ -1137,7 +1148,7 @@ class ClientConnection:
             return
         try:
             while not self._terminated.is_set():
-                if self._recv_active or self._paused:
+                if self._recv_active or self._baton_wanted or self._paused:
                     return
                 if (
                     self._close_sent_at is not None
