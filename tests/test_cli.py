@@ -66,7 +66,9 @@ def test_interactive_lines_are_sent_and_ctrl_d_closes(ws_server: Any) -> None:
 def test_ctrl_c_closes_cleanly(ws_server: Any) -> None:
     server = ws_server()
     process = spawn_cli(server.uri)
-    time.sleep(1.5)
+    assert process.stderr is not None
+    assert process.stderr.readline().startswith("connected to")
+    time.sleep(0.2)
     process.send_signal(signal.SIGINT)
     _, stderr = process.communicate(timeout=10)
     assert process.returncode == 130, stderr

@@ -316,7 +316,7 @@ def test_max_queue_stops_reading(raw_server: Any) -> None:
         peer.sock.settimeout(1)
         payload = b"x" * 60000
         try:
-            for i in range(400):
+            for i in range(2000):
                 peer.send_frame(0x2, payload)
                 sent.append(i)
         except TimeoutError:
