@@ -317,6 +317,12 @@ def _send_once(
         route_options[name] is None
         for name in ("sock", "unix_path", "ssl_context", "server_hostname", "proxy_ssl")
     )
+    if mounted and plain and url.startswith("http:"):
+        # urllib3 forwards http:// requests through an HTTP(S) proxy instead
+        # of tunnelling, and proxies strip Upgrade: a ws:// URI behind such a
+        # proxy takes our route, which always tunnels.
+        proxy_url = requests.utils.select_proxy(url, settings["proxies"]) or ""
+        plain = not proxy_url.startswith(("http:", "https:"))
     if not (mounted and plain):
         route = select_route(
             url,

@@ -263,3 +263,20 @@ def test_environment_proxy_that_refuses_is_reported(plain_server: Any) -> None:
 def test_proxy_none_ignores_the_environment(plain_server: Any) -> None:
     result = run_client(plain_server.uri, {"HTTP_PROXY": refusing_proxy()}, "proxy=None")
     assert result.returncode == 0, result.stderr
+
+
+def test_ws_behind_a_proxy_with_a_mounted_adapter(squid: Any, plain_server: Any) -> None:
+    """A mounted adapter would forward ws:// through the proxy (and lose Upgrade):
+    the handshake tunnels instead."""
+    import requests.adapters
+
+    class Mounted(requests.adapters.HTTPAdapter):
+        pass
+
+    session = requests_ws.Session()
+    session.mount("http://", Mounted(max_retries=1))
+    session.proxies = {"http": f"http://127.0.0.1:{squid.plain}"}
+    before = count_tunnels(squid, plain_server.port)
+    with session.ws_connect(plain_server.uri) as ws:
+        echo_once(ws)
+    assert count_tunnels(squid, plain_server.port, before + 1) == before + 1
