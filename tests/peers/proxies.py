@@ -109,10 +109,14 @@ class Squid(ProxyProcess):
         cert.private_key_pem.write_to_path(key_path)
         os.chmod(cert_path, 0o644)
         os.chmod(key_path, 0o644)
-        htpasswd = subprocess.run(
-            ["openssl", "passwd", "-apr1", self.password], capture_output=True, text=True
+        # htpasswd comes with apache2-utils, which .ci/install-system-packages installs.
+        line = subprocess.run(
+            [self._binary("htpasswd"), "-nbm", self.user, self.password],
+            capture_output=True,
+            text=True,
+            check=True,
         ).stdout.strip()
-        passwords = self._write("htpasswd", f"{self.user}:{htpasswd}\n")
+        passwords = self._write("htpasswd", line + "\n")
         self.access_log = os.path.join(self.directory, "access.log")
         config = f"""
 http_port 127.0.0.1:{self.plain} name=plain
