@@ -323,12 +323,7 @@ class ClientConnection(FrameSender):
                     fragment = self._take_fragment()
                 finally:
                     self._leave_reading()
-                data = fragment.data
-                if decode is False and fragment.is_text:
-                    data = data.encode()  # type: ignore[union-attr]
-                elif decode is True and not fragment.is_text:
-                    data = bytes(data).decode()  # type: ignore[arg-type]
-                yield data
+                yield _convert(fragment.data, decode)
                 if fragment.fin:
                     return
         finally:
@@ -349,18 +344,19 @@ class ClientConnection(FrameSender):
         while True:
             if self._complete:
                 head = queue[0]
-                if type(head) is Fragment:
+                if isinstance(head, Fragment):
                     parts: list[Fragment] = []
                     while True:
                         fragment = queue.popleft()
-                        parts.append(fragment)  # type: ignore[arg-type]
-                        if fragment.fin:  # type: ignore[union-attr]
+                        assert isinstance(fragment, Fragment)
+                        parts.append(fragment)
+                        if fragment.fin:
                             break
                     with self._cond:
                         self._complete -= 1
                         self._maybe_resume()
                     return parts
-                self._reach_terminal(head)  # type: ignore[arg-type]
+                self._reach_terminal(head)
             elif self._terminated.is_set():
                 raise self._closed_exception()
             self._read_until_message(deadline)
@@ -371,7 +367,7 @@ class ClientConnection(FrameSender):
         while True:
             if queue:
                 head = queue[0]
-                if type(head) is Fragment:
+                if isinstance(head, Fragment):
                     queue.popleft()
                     if head.fin:
                         with self._cond:
@@ -379,25 +375,21 @@ class ClientConnection(FrameSender):
                             self._maybe_resume()
                     return head
                 if self._complete:
-                    self._reach_terminal(head)  # type: ignore[arg-type]
+                    self._reach_terminal(head)
             if self._terminated.is_set():
                 raise self._closed_exception()
             self._read_until_message(None, any_fragment=True)
 
     @staticmethod
     def _assemble(parts: list[Fragment], decode: bool | None) -> str | bytes:
-        first = parts[0]
         if len(parts) == 1:
-            data = first.data
-        elif first.is_text:
-            data = "".join(part.data for part in parts)  # type: ignore[misc]
+            return _convert(parts[0].data, decode)
+        pieces = [part.data for part in parts]
+        if parts[0].is_text:
+            data: str | bytes = "".join(piece for piece in pieces if isinstance(piece, str))
         else:
-            data = b"".join(part.data for part in parts)  # type: ignore[misc]
-        if decode is None:
-            return data
-        if first.is_text:
-            return data if decode else data.encode()  # type: ignore[union-attr]
-        return data.decode() if decode else data  # type: ignore[union-attr]
+            data = b"".join(piece for piece in pieces if isinstance(piece, bytes))
+        return _convert(data, decode)
 
     def _read_until_message(self, deadline: float | None, any_fragment: bool = False) -> None:
         """Read in the caller's thread until a complete message (or, with
@@ -555,13 +547,13 @@ class ClientConnection(FrameSender):
         protocol = self.protocol
         if protocol.close_sent is not None:
             return
-        if type(event) is Failure:
+        if isinstance(event, Failure):
             frame = protocol.fail(event.code, event.reason)
             if self._close_cause is None:
                 self._close_cause = event.error
             self.logger.debug("! failing connection with code %d: %s", event.code, event.reason)
         else:
-            rcvd = event.close  # type: ignore[union-attr]
+            rcvd = event.close
             code = CloseCode.NORMAL_CLOSURE if rcvd.code == CloseCode.NO_STATUS_RCVD else rcvd.code
             try:
                 frame = protocol.send_close(code, "")
@@ -822,9 +814,10 @@ class ClientConnection(FrameSender):
             due = self._terminal_since + _TERMINAL_GRACE
             if now >= due or self._eager:
                 head = self._queue[-1]
+                assert not isinstance(head, Fragment)  # the terminal event comes last
                 self._cond.release()
                 try:
-                    self._answer_terminal(head)  # type: ignore[arg-type]
+                    self._answer_terminal(head)
                 finally:
                     self._cond.acquire()
             else:
@@ -934,6 +927,15 @@ class ClientConnection(FrameSender):
             finally:
                 if acquired:
                     self._send_lock.release()
+
+
+def _convert(data: str | bytes, decode: bool | None) -> str | bytes:
+    """Apply recv()'s ``decode``: True gives str, False gives bytes, None as received."""
+    if decode is None:
+        return data
+    if decode:
+        return data if isinstance(data, str) else data.decode()
+    return data.encode() if isinstance(data, str) else data
 
 
 def _describe(event: Fragment | CloseReceived | Failure) -> str:
