@@ -137,7 +137,9 @@ class _StreamAdapter(requests.adapters.HTTPAdapter):
         """Close every stream this adapter opened, except one taken over."""
         for pool in self.pools:
             pool.close_stream()
-        super().close()
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        """No pool manager: every request goes over a stream from open_stream."""
 
     def get_connection_with_tls_context(self, *args: Any, **kwargs: Any) -> Any:
         return self._pending_pool
