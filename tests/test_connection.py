@@ -686,3 +686,24 @@ def test_send_after_close_raises_connection_closed(ws_server: Any) -> None:
     with pytest.raises(ConnectionClosedOK):
         ws.ping()
     assert not isinstance(ConnectionClosedOK(None, None), InvalidState)
+
+
+def test_decompression_bomb_fails_with_1009(raw_server: Any) -> None:
+    import zlib
+
+    compressor = zlib.compressobj(wbits=-15)
+    bomb = compressor.compress(b"\0" * (64 * 2**20)) + compressor.flush(zlib.Z_SYNC_FLUSH)
+    codes = []
+
+    def script(peer: RawPeer) -> None:
+        peer.send_frame(0x2, bomb[:-4], rsv=0x40)
+        codes.append(peer.expect_close()[0])
+
+    server = raw_server(script, headers={"Sec-WebSocket-Extensions": "permessage-deflate"})
+    ws = requests_ws.connect(server.uri, max_size=2**20)
+    with pytest.raises(ConnectionClosedError) as info:
+        ws.recv(timeout=10)
+    assert isinstance(info.value.__cause__, PayloadTooBig)
+    server.done.wait(5)
+    assert codes == [1009]
+    ws.close()

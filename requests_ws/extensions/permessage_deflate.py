@@ -181,6 +181,7 @@ class ClientPerMessageDeflateFactory(ClientExtensionFactory):
         self.compress_settings = dict(compress_settings or {})
 
     def get_request_params(self) -> list[ExtensionParameter]:
+        """The offer: the RFC 7692 parameters this factory was built with."""
         params: list[ExtensionParameter] = []
         if self.server_no_context_takeover:
             params.append(("server_no_context_takeover", None))
@@ -199,6 +200,12 @@ class ClientPerMessageDeflateFactory(ClientExtensionFactory):
         params: Sequence[ExtensionParameter],
         accepted_extensions: Sequence[Extension],
     ) -> PerMessageDeflate:
+        """Check the server's answer to the offer and build the codec.
+
+        Raises :class:`NegotiationError` for an unknown, repeated, malformed,
+        out-of-range or un-offered parameter, for a missing parameter the
+        client required, and when permessage-deflate was already accepted.
+        """
         if any(extension.name == _NAME for extension in accepted_extensions):
             raise NegotiationError("the server accepted permessage-deflate twice")
         seen: set[str] = set()
