@@ -275,7 +275,8 @@ def open_upgraded(
             )
             try:
                 if response.status_code == 101:
-                    response.history = history
+                    # Redirects first, then any auth retries (HTTPDigestAuth's 401).
+                    response.history = history + response.history
                     return _take_over(response)
                 if not (allow_redirects and response.status_code in _REDIRECT_CODES):
                     _read_error_body(response)
@@ -287,7 +288,7 @@ def open_upgraded(
                         f"exceeded {session.max_redirects} redirects while opening {uri}",
                         response=response,
                     )
-                prepared = _follow_redirect(session, response, prepared, settings)
+                prepared = _follow_redirect(session, response, prepared)
             finally:
                 if isinstance(response.connection, _StreamAdapter):
                     response.connection.close()
@@ -362,7 +363,6 @@ def _follow_redirect(
     session: requests.Session,
     response: requests.Response,
     prepared: requests.PreparedRequest,
-    settings: Mapping[str, Any],
 ) -> requests.PreparedRequest:
     """The next request of a redirect, with requests' rules (auth dropped
     across hosts, cookies, method); refuse a downgrade from TLS."""

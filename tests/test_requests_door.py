@@ -93,6 +93,7 @@ def test_digest_auth_retries_within_open_timeout(ws_server: Any) -> None:
         ws.send("digest")
         assert ws.recv() == "digest"
         assert ws.request.headers["Authorization"].startswith("Digest ")
+        assert [earlier.status_code for earlier in ws.response.history] == [401]
     with pytest.raises(InvalidStatus):
         requests_ws.connect(server.uri, auth=requests.auth.HTTPDigestAuth("bob", "nope"))
 
