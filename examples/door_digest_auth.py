@@ -1,4 +1,8 @@
-"""Digest auth: the 401 challenge and the retry happen inside ws_connect()."""
+"""Digest auth: the 401 challenge and the retry happen inside connect().
+
+Run: python examples/door_digest_auth.py
+     (with ``python examples/server.py`` running in another terminal)
+"""
 
 import os
 
@@ -6,7 +10,7 @@ import requests
 
 import requests_ws
 
-URI = os.environ.get("WS_URI", "ws://localhost:8765/")
+URI = os.environ.get("WS_URI", "ws://localhost:8765/digest")
 auth = requests.auth.HTTPDigestAuth(
     os.environ.get("WS_USER", "bob"), os.environ.get("WS_PASSWORD", "pa55")
 )

@@ -1,14 +1,24 @@
-"""An adapter mounted for https:// (here with its own SSL context) serves wss://."""
+"""An adapter mounted for https:// (here with its own SSL context) serves wss://.
+
+The server writes its test CA to CA_FILE (default: requests-ws-examples-ca.pem
+in the temporary directory).
+
+Run: python examples/door_mounted_adapter.py
+     (with ``python examples/server.py`` running in another terminal)
+"""
 
 import os
 import ssl
+import tempfile
 
 import requests.adapters
 
 import requests_ws
 
-URI = os.environ.get("WS_URI", "wss://localhost:8765/")
-CA_FILE = os.environ.get("CA_FILE", "/etc/ssl/certs/ca-certificates.crt")
+URI = os.environ.get("WS_URI", "wss://localhost:8766/")
+CA_FILE = os.environ.get(
+    "CA_FILE", os.path.join(tempfile.gettempdir(), "requests-ws-examples-ca.pem")
+)
 
 
 class CorporateAdapter(requests.adapters.HTTPAdapter):

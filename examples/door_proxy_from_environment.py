@@ -1,5 +1,10 @@
 """Proxies from the environment: HTTP_PROXY for ws://, HTTPS_PROXY for wss://,
-ALL_PROXY, NO_PROXY. Nothing to configure: run it with the variables set."""
+ALL_PROXY, NO_PROXY. Nothing to configure: run it with the variables set (the
+server prints each CONNECT its proxy tunnels).
+
+Run: HTTP_PROXY=http://localhost:8767 python examples/door_proxy_from_environment.py
+     (with ``python examples/server.py`` running in another terminal)
+"""
 
 import os
 

@@ -1,11 +1,16 @@
 """A long-running consumer: requests_ws.reconnect() hands out a fresh connection
-after each disconnection, with exponential backoff and jitter."""
+after each disconnection, with exponential backoff and jitter. The server's
+/one-reply endpoint answers once and closes.
+
+Run: python examples/reconnect_loop.py
+     (with ``python examples/server.py`` running in another terminal)
+"""
 
 import os
 
 import requests_ws
 
-URI = os.environ.get("WS_URI", "ws://localhost:8765/")
+URI = os.environ.get("WS_URI", "ws://localhost:8765/one-reply")
 WANTED = int(os.environ.get("WANTED", "3"))
 
 received = 0

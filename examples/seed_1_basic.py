@@ -1,4 +1,8 @@
-"""Seed example 1, basic client: only the import changed (URI from WS_URI)."""
+"""Seed example 1, basic client: only the import changed (URI from WS_URI).
+
+Run: python examples/seed_1_basic.py
+     (with ``python examples/server.py`` running in another terminal)
+"""
 
 import os
 

@@ -1,4 +1,8 @@
-"""Seed example 2, timeouts: only the imports changed (URI from WS_URI)."""
+"""Seed example 2, timeouts: only the imports changed (URI from WS_URI).
+
+Run: python examples/seed_2_timeouts.py
+     (with ``python examples/server.py`` running in another terminal)
+"""
 
 import os
 

@@ -1,4 +1,10 @@
-"""Seed example 3, iteration: only the imports changed (URI from WS_URI)."""
+"""Seed example 3, iteration: only the imports changed (URI from WS_URI).
+
+The server streams three messages on "Start streaming"; the loop ends on "stop".
+
+Run: python examples/seed_3_iteration.py
+     (with ``python examples/server.py`` running in another terminal)
+"""
 
 import os
 

@@ -1,4 +1,8 @@
-"""Seed example 4, threads: only the imports changed (URI from WS_URI)."""
+"""Seed example 4, threads: only the imports changed (URI from WS_URI).
+
+Run: python examples/seed_4_threads.py
+     (with ``python examples/server.py`` running in another terminal)
+"""
 
 import os
 import threading

@@ -1,4 +1,11 @@
-"""Seed example 5, auth headers: only the import changed (URI from WS_URI)."""
+"""Seed example 5, auth headers: only the import changed (URI from WS_URI).
+
+The server answers VERIFY_AUTH with AUTH_OK when the Authorization header
+carries username:password, and picks the "chat" subprotocol.
+
+Run: python examples/seed_5_auth_headers.py
+     (with ``python examples/server.py`` running in another terminal)
+"""
 
 import base64
 import os

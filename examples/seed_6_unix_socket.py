@@ -1,4 +1,10 @@
-"""Seed example 6, Unix socket: only the import changed (path from WS_UNIX_PATH)."""
+"""Seed example 6, Unix socket: only the import changed (path from WS_UNIX_PATH).
+
+POSIX only; the server listens on /tmp/websocket.sock too.
+
+Run: python examples/seed_6_unix_socket.py
+     (with ``python examples/server.py`` running in another terminal)
+"""
 
 import os
 

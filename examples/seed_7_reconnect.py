@@ -1,6 +1,11 @@
 """Seed example 7, reconnect: only the imports changed (URI from WS_URI).
 
+The server answers "ping" with "pong" and then closes (1001), so after one
+healthy round the example sees the connection lost and ends.
 requests_ws also offers ``requests_ws.reconnect()``: see reconnect_loop.py.
+
+Run: python examples/seed_7_reconnect.py
+     (with ``python examples/server.py`` running in another terminal)
 """
 
 import os

@@ -1,167 +1,221 @@
-"""Every example runs, as a user would run it, against a local server."""
+"""Every example runs the way its docstring's ``Run:`` line says, against the
+examples server the project ships (examples/server.py), started here on free
+loopback ports; environment variables point the examples at those ports."""
 
 from __future__ import annotations
 
-import http
+import ast
 import os
 import pathlib
+import shlex
 import subprocess
 import sys
-from typing import Any
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 
 import pytest
-from websockets.asyncio.server import ServerConnection
-from websockets.http11 import Request, Response
 
-from .test_requests_door import basic_auth_check, digest_auth_check
-
-EXAMPLES = pathlib.Path(__file__).resolve().parent.parent / "examples"
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+EXAMPLES = ROOT / "examples"
 
 
-def run_example(name: str, timeout: float = 60, **env: str) -> str:
+@dataclass
+class ExamplesServer:
+    process: subprocess.Popen[str]
+    addresses: dict[str, str]
+    lines: list[str] = field(default_factory=list)
+
+    @property
+    def ws(self) -> str:
+        return self.addresses["ws"]
+
+    def saw(self, text: str, timeout: float = 5) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if any(text in line for line in self.lines):
+                return True
+            time.sleep(0.02)
+        return False
+
+
+@pytest.fixture(scope="module")
+def examples_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ExamplesServer]:
+    directory = tmp_path_factory.mktemp("examples-server")
+    command = [sys.executable, str(EXAMPLES / "server.py"), "--host", "127.0.0.1", "--port", "0"]
+    command += ["--ca-file", str(directory / "ca.pem")]
+    command += ["--unix", str(directory / "ws.sock") if hasattr(os, "fork") else ""]
+    process = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT
+    )
+    assert process.stdout is not None
+    addresses: dict[str, str] = {}
+    lines: list[str] = []
+    for line in process.stdout:
+        lines.append(line)
+        if line.startswith("ready"):
+            break
+        name, _, value = line.strip().partition(": ")
+        addresses[name] = value
+    else:
+        process.wait()
+        pytest.fail("examples server did not start: " + "".join(lines))
+    server = ExamplesServer(process, addresses, lines)
+
+    def collect() -> None:
+        assert process.stdout is not None
+        for line in process.stdout:
+            server.lines.append(line)
+
+    threading.Thread(target=collect, daemon=True).start()
+    yield server
+    process.terminate()
+    process.wait(10)
+
+
+def run_line(name: str) -> str:
+    """The command of the example's ``Run:`` line."""
+    docstring = ast.get_docstring(ast.parse((EXAMPLES / name).read_text())) or ""
+    for line in docstring.splitlines():
+        if line.startswith("Run: "):
+            return line[len("Run: ") :].strip()
+    raise AssertionError(f"{name} has no 'Run:' line in its docstring")
+
+
+def run_example(server: ExamplesServer | None, name: str, timeout: float = 60, **env: str) -> str:
+    """Run the example's Run: line as a shell would (python is this Python);
+    loopback addresses in it are the test server's."""
+    words = shlex.split(run_line(name))
     environment = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
+    while "=" in words[0]:
+        variable, _, value = words.pop(0).partition("=")
+        if server is not None:
+            value = value.replace("http://localhost:8767", server.addresses["proxy"])
+        environment[variable] = value
+    assert words[0] == "python", words
     environment.update(env)
     result = subprocess.run(
-        [sys.executable, str(EXAMPLES / name)],
+        [sys.executable, *words[1:]],
         env=environment,
         capture_output=True,
         text=True,
         timeout=timeout,
+        cwd=ROOT,
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Traceback" not in result.stderr, result.stderr
     return result.stdout
 
 
-async def seed_server(ws: ServerConnection) -> None:
-    """Answers the way the seed examples expect a server to."""
-    async for message in ws:
-        if message == "Start streaming":
-            for reply in ("one", "two", "stop"):
-                await ws.send(reply)
-        elif message == "ACK":
-            continue
-        elif message == "VERIFY_AUTH":
-            assert ws.request is not None
-            authorized = "Authorization" in ws.request.headers
-            await ws.send("AUTH_OK" if authorized else "AUTH_FAILED")
-        elif message == "GET_STATUS":
-            await ws.send("STATUS_OK")
-        elif message == "ping":
-            await ws.send("pong")
-            await ws.close()
-        else:
-            await ws.send(message)
+def test_every_example_has_a_run_line_and_a_test() -> None:
+    tested = {
+        name.removeprefix("test_") + ".py"
+        for name in globals()
+        if name.startswith("test_") and (EXAMPLES / (name.removeprefix("test_") + ".py")).exists()
+    }
+    shipped = {path.name for path in EXAMPLES.glob("*.py")}
+    assert shipped - tested == {"server.py"}
+    for name in shipped:
+        assert run_line(name).split()[-1] == f"examples/{name}"
 
 
-@pytest.fixture
-def seed_uri(ws_server: Any) -> str:
-    def select(connection: ServerConnection, offered: Any) -> Any:
-        return "chat" if "chat" in offered else None
-
-    uri: str = ws_server(seed_server, select_subprotocol=select).uri
-    return uri
+def test_demo() -> None:
+    out = run_example(None, "demo.py")
+    assert "connect():         Hello, WebSocket!" in out and out.rstrip().endswith("done")
 
 
-def test_seed_1_basic(seed_uri: str) -> None:
-    assert "Server response: Hello, Server!" in run_example("seed_1_basic.py", WS_URI=seed_uri)
+def test_seed_1_basic(examples_server: ExamplesServer) -> None:
+    out = run_example(examples_server, "seed_1_basic.py", WS_URI=examples_server.ws)
+    assert out.splitlines() == ["Server response: Hello, Server!"]
 
 
-def test_seed_2_timeouts(seed_uri: str) -> None:
-    out = run_example("seed_2_timeouts.py", WS_URI=seed_uri)
+def test_seed_2_timeouts(examples_server: ExamplesServer) -> None:
+    out = run_example(examples_server, "seed_2_timeouts.py", WS_URI=examples_server.ws)
     assert "Response: Hello with timeout!" in out and "Connection latency:" in out
 
 
-def test_seed_3_iteration(seed_uri: str) -> None:
-    out = run_example("seed_3_iteration.py", WS_URI=seed_uri)
+def test_seed_3_iteration(examples_server: ExamplesServer) -> None:
+    out = run_example(examples_server, "seed_3_iteration.py", WS_URI=examples_server.ws)
     assert out.splitlines() == ["Received: one", "Received: two", "Received: stop"]
 
 
-def test_seed_4_threads(seed_uri: str) -> None:
-    out = run_example("seed_4_threads.py", WS_URI=seed_uri)
+def test_seed_4_threads(examples_server: ExamplesServer) -> None:
+    out = run_example(examples_server, "seed_4_threads.py", WS_URI=examples_server.ws)
     assert out.count("Connected") == 3 and "Thread 2: Thread 2, Message 4" in out
     assert "All threads completed" in out and "Error" not in out
 
 
-def test_seed_5_auth_headers(seed_uri: str) -> None:
-    out = run_example("seed_5_auth_headers.py", WS_URI=seed_uri)
-    assert "Connected with subprotocol: chat" in out
-    assert "Authentication successful" in out and "Status: STATUS_OK" in out
+def test_seed_5_auth_headers(examples_server: ExamplesServer) -> None:
+    out = run_example(examples_server, "seed_5_auth_headers.py", WS_URI=examples_server.ws)
+    assert out.splitlines() == [
+        "Connected with subprotocol: chat",
+        "Authentication successful",
+        "Status: STATUS_OK",
+    ]
 
 
-def test_seed_6_unix_socket(ws_server: Any, tmp_path: pathlib.Path) -> None:
-    path = str(tmp_path / "seed.sock")
-    ws_server(seed_server, unix_path=path)
-    out = run_example("seed_6_unix_socket.py", WS_UNIX_PATH=path)
-    assert "Response: Hello via Unix socket!" in out
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="Unix sockets are POSIX only")
+def test_seed_6_unix_socket(examples_server: ExamplesServer) -> None:
+    path = examples_server.addresses["unix"]
+    out = run_example(examples_server, "seed_6_unix_socket.py", WS_UNIX_PATH=path)
+    assert out.splitlines() == ["Connected via Unix socket", "Response: Hello via Unix socket!"]
 
 
-def test_seed_7_reconnect(seed_uri: str) -> None:
-    out = run_example("seed_7_reconnect.py", WS_URI=seed_uri)
-    assert "Connected successfully" in out and "Connection healthy" in out
-    assert "Connection lost" in out
+def test_seed_7_reconnect(examples_server: ExamplesServer) -> None:
+    out = run_example(examples_server, "seed_7_reconnect.py", WS_URI=examples_server.ws)
+    assert out.splitlines() == [
+        "Connection attempt 1",
+        "Connected successfully",
+        "Connection healthy",
+        "Connection lost",
+    ]
 
 
-def test_door_session_auth(ws_server: Any) -> None:
-    server = ws_server(process_request=basic_auth_check("alice", "s3cret"))
-    assert "hello with session auth" in run_example("door_session_auth.py", WS_URI=server.uri)
-
-
-def test_door_digest_auth(ws_server: Any) -> None:
-    server = ws_server(process_request=digest_auth_check("bob", "pa55"))
-    assert "hello with digest auth" in run_example("door_digest_auth.py", WS_URI=server.uri)
-
-
-def test_door_proxy_from_environment(ws_server: Any, squid: Any) -> None:
-    server = ws_server()
-    out = run_example(
-        "door_proxy_from_environment.py",
-        WS_URI=server.uri,
-        HTTP_PROXY=f"http://127.0.0.1:{squid.plain}",
+def test_door_session_auth(examples_server: ExamplesServer) -> None:
+    uri = examples_server.ws + "basic"
+    assert "hello with session auth" in run_example(
+        examples_server, "door_session_auth.py", WS_URI=uri
     )
-    assert "hello through the environment's proxy" in out
-    from .test_proxies import count_tunnels
-
-    assert count_tunnels(squid, server.port, 1) >= 1
 
 
-def test_door_cookies_from_login(ws_server: Any) -> None:
-    def login(connection: ServerConnection, request: Request) -> Response | None:
-        if request.path == "/login":
-            response = connection.respond(http.HTTPStatus.OK, "logged in\n")
-            response.headers["Set-Cookie"] = "sid=user-42; Path=/"
-            return response
-        if "sid=user-42" not in request.headers.get("Cookie", ""):
-            return connection.respond(http.HTTPStatus.FORBIDDEN, "log in first\n")
-        return None
+def test_door_digest_auth(examples_server: ExamplesServer) -> None:
+    uri = examples_server.ws + "digest"
+    assert "hello with digest auth" in run_example(
+        examples_server, "door_digest_auth.py", WS_URI=uri
+    )
 
-    async def whoami(ws: ServerConnection) -> None:
-        async for _ in ws:
-            assert ws.request is not None
-            await ws.send(f"you are {ws.request.headers['Cookie']}")
 
-    server = ws_server(whoami, process_request=login)
+def test_door_cookies_from_login(examples_server: ExamplesServer) -> None:
     out = run_example(
+        examples_server,
         "door_cookies_from_login.py",
-        WS_URI=server.uri,
-        LOGIN_URL=server.uri.replace("ws://", "http://") + "login",
+        WS_URI=examples_server.ws + "whoami",
+        LOGIN_URL=examples_server.ws.replace("ws://", "http://") + "login",
     )
-    assert "you are sid=user-42" in out
+    assert out.startswith("you are session ") and "None" not in out
 
 
-def test_door_mounted_adapter(ws_server: Any, tls: Any) -> None:
-    server = ws_server(ssl_context=tls.server_context)
-    out = run_example("door_mounted_adapter.py", WS_URI=server.uri, CA_FILE=tls.ca_path)
+def test_door_mounted_adapter(examples_server: ExamplesServer) -> None:
+    wss = examples_server.addresses["wss"]
+    out = run_example(
+        examples_server,
+        "door_mounted_adapter.py",
+        WS_URI=wss,
+        CA_FILE=examples_server.addresses["ca"],
+    )
     assert "hello through a mounted adapter" in out
 
 
-def test_reconnect_loop(ws_server: Any) -> None:
-    async def one_reply_then_close(ws: ServerConnection) -> None:
-        await ws.recv()
-        await ws.send("m")
-        await ws.close()
+def test_door_proxy_from_environment(examples_server: ExamplesServer) -> None:
+    out = run_example(examples_server, "door_proxy_from_environment.py", WS_URI=examples_server.ws)
+    assert "hello through the environment's proxy" in out
+    port = examples_server.ws.rstrip("/").rsplit(":", 1)[1]
+    assert examples_server.saw(f"proxy: CONNECT 127.0.0.1:{port}")
 
-    server = ws_server(one_reply_then_close)
-    out = run_example("reconnect_loop.py", WS_URI=server.uri, WANTED="3")
+
+def test_reconnect_loop(examples_server: ExamplesServer) -> None:
+    uri = examples_server.ws + "one-reply"
+    out = run_example(examples_server, "reconnect_loop.py", WS_URI=uri)
     assert out.count("received: m") == 3 and out.count("server closed, reconnecting") == 2
     assert out.rstrip().endswith("done")
