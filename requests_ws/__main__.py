@@ -103,7 +103,6 @@ examples:
 _TERMINAL_ESCAPES = str.maketrans(
     {i: repr(chr(i))[1:-1] for i in itertools.chain(range(32), range(127, 160))}
 )
-_PREVIEW = 60
 _SECRET_HEADERS = frozenset({"authorization", "proxy-authorization"})
 _COOKIE_HEADERS = frozenset({"cookie", "set-cookie"})
 _NORMAL_CLOSE_CODES = (1000, 1001)
@@ -474,33 +473,16 @@ class _VerboseFormatter(logging.Formatter):
         return f"[{source}] {text}" if source not in ("", "client", "cli") else text
 
 
-class _OwnPreviews(logging.Filter):
-    """Drop the connection's size-only record of an outgoing data frame: the
-    command line logs the frames it sends itself, with a preview."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return not (isinstance(record.msg, str) and record.msg.startswith("> %s %d bytes"))
-
-
 def _enable_verbose(out: TextIO) -> logging.Handler:
     """Show every record of the ``requests_ws`` logger hierarchy (the
     connection's frames, ``requests_ws.proxy``'s CONNECT exchange...)."""
     handler = logging.StreamHandler(out)
     handler.setLevel(logging.DEBUG)
     handler.setFormatter(_VerboseFormatter())
-    handler.addFilter(_OwnPreviews())
     logger = logging.getLogger("requests_ws")
     logger.addHandler(handler)
     logger.setLevel(logging.DEBUG)
     return handler
-
-
-def _preview(message: str | bytes) -> str:
-    if isinstance(message, str):
-        text = repr(message[:_PREVIEW]) + ("..." if len(message) > _PREVIEW else "")
-        return f"TEXT {text} [{len(message)} chars]"
-    text = repr(message[:_PREVIEW]) + ("..." if len(message) > _PREVIEW else "")
-    return f"BINARY {text} [{len(message)} bytes]"
 
 
 # -- printing ---------------------------------------------------------------------
@@ -558,12 +540,6 @@ def _describe_close(ws: ClientConnection) -> tuple[str, int]:
 
 
 # -- modes ------------------------------------------------------------------------
-
-
-def _send(ws: ClientConnection, message: str, verbose: bool) -> None:
-    if verbose:
-        logging.getLogger("requests_ws.cli").debug("> %s", _preview(message))
-    ws.send(message)
 
 
 def _receive_until(
@@ -715,7 +691,7 @@ def _converse(ws: ClientConnection, args: argparse.Namespace, output: _Output) -
                 elif not sys.stdin.isatty():
                     reader.done.wait(args.wait)
                 break
-            _send(ws, line, args.verbose)
+            ws.send(line)
     except _SessionOver:
         pass
     except KeyboardInterrupt:
@@ -732,7 +708,7 @@ def _converse(ws: ClientConnection, args: argparse.Namespace, output: _Output) -
 def _run(ws: ClientConnection, args: argparse.Namespace, output: _Output) -> int:
     if args.execute:
         for message in args.execute:
-            _send(ws, message, args.verbose)
+            ws.send(message)
         count = len(args.execute) if args.count is None else args.count
         return _receive_until(ws, output, count, 5.0 if args.wait is None else args.wait)
     if args.listen or args.count is not None:

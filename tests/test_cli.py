@@ -228,7 +228,7 @@ def test_verbose_shows_handshake_and_frames(ws_server: Any) -> None:
     assert f"> Host: 127.0.0.1:{server.port}" in err
     assert "> X-Trace: 7" in err
     assert "< HTTP 101" in err
-    assert err.count("> TEXT 'seen' [4 chars]") == 1  # the preview, and only it
+    assert err.count("> TEXT b'seen' [4 bytes]") == 1  # a preview of what was sent
     assert "< TEXT 'seen'" in err
     assert "> CLOSE 1000" in err
 
