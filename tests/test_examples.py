@@ -26,6 +26,14 @@ class ExamplesServer:
     process: subprocess.Popen[str]
     addresses: dict[str, str]
     lines: list[str] = field(default_factory=list)
+    directory: pathlib.Path = ROOT
+
+    def localize(self, text: str) -> str:
+        """Point the documented addresses (localhost:8765-8767) at this server."""
+        for documented, name in (("8765", "ws"), ("8766", "wss"), ("8767", "proxy")):
+            hostport = self.addresses[name].split("://", 1)[1].rstrip("/")
+            text = text.replace(f"localhost:{documented}", hostport)
+        return text
 
     @property
     def ws(self) -> str:
@@ -44,7 +52,8 @@ class ExamplesServer:
 def examples_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ExamplesServer]:
     directory = tmp_path_factory.mktemp("examples-server")
     command = [sys.executable, str(EXAMPLES / "server.py"), "--host", "127.0.0.1", "--port", "0"]
-    command += ["--ca-file", str(directory / "ca.pem")]
+    # Named as the examples expect it in the temporary directory (TMPDIR=directory).
+    command += ["--ca-file", str(directory / "requests-ws-examples-ca.pem")]
     command += ["--unix", str(directory / "ws.sock") if hasattr(os, "fork") else ""]
     process = subprocess.Popen(
         command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT
@@ -61,7 +70,7 @@ def examples_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Exampl
     else:
         process.wait()
         pytest.fail("examples server did not start: " + "".join(lines))
-    server = ExamplesServer(process, addresses, lines)
+    server = ExamplesServer(process, addresses, lines, directory)
 
     def collect() -> None:
         assert process.stdout is not None
