@@ -86,6 +86,7 @@ environment:
                      CA bundle to verify servers; --cacert and -k win over them
   NETRC              netrc file with credentials (default ~/.netrc), used when
                      neither -u nor credentials in the URL are given
+  NO_COLOR           do not color received messages on a terminal
   REQUESTS_WS_NO_SPEEDUPS=1
                      use the pure-Python masking instead of the C accelerator
 
@@ -495,6 +496,12 @@ class _Output:
         self.stdout = stdout
         self.stderr = stderr
         self.terminal = stdout.isatty()
+        # Received messages in color on a terminal, unless NO_COLOR is set.
+        self.color = (
+            self.terminal
+            and not os.environ.get("NO_COLOR")
+            and os.environ.get("TERM", "") != "dumb"
+        )
         self.prompt = prompt
         self.lock = threading.Lock()
 
@@ -506,7 +513,8 @@ class _Output:
         else:
             text = message
         if self.terminal:
-            self._above_prompt(self.stdout, f"< {text}")
+            line = f"< {text}"
+            self._above_prompt(self.stdout, f"\x1b[34m{line}\x1b[39m" if self.color else line)
         else:
             with self.lock:
                 self.stdout.write(text + "\n")

@@ -498,6 +498,7 @@ def test_prompt_line_editing_and_history(ws_server: Any, terminal: type[Terminal
     # Arrow up recalls the previous line from the history.
     term.type(b"\x1b[A\r")
     term.read_until(b"< hello", count=2)
+    assert b"\x1b[34m< hello\x1b[39m" in term.screen  # in color on a terminal
     assert b"^[[" not in term.screen
     term.type(b"close 1000 bye\r")
     assert term.wait() == 0
