@@ -403,14 +403,6 @@ def test_ctrl_c_while_connecting_prints_one_line(
 # -- a real terminal: prompt, line editing, messages above the typed line ---------
 
 
-def _controlling_terminal() -> None:
-    """In the child: make the pty its controlling terminal, so Ctrl-C is SIGINT."""
-    import fcntl
-    import termios
-
-    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
-
-
 class Terminal:
     """The CLI on a pseudo-terminal; ``screen`` collects everything it printed."""
 
@@ -425,7 +417,6 @@ class Terminal:
             stderr=slave,
             env={**_environment(), "TERM": "xterm"},
             start_new_session=True,
-            preexec_fn=_controlling_terminal,
         )
         os.close(slave)
         self.screen = b""
@@ -544,7 +535,10 @@ def test_ctrl_c_at_the_prompt_closes_cleanly(ws_server: Any, terminal: type[Term
     term.read_until(b"> ")
     term.type(b"partial\x1b[D")
     term.read_until(b"partial\x08")  # readline moved the cursor: it is reading keys
-    term.type(b"\x03")  # Ctrl-C
+    # Ctrl-C: the SIGINT a terminal sends to its foreground process group. (The
+    # pty is not made the controlling terminal: a session leader that exits
+    # with one may hang in the kernel's hangup, which real shells never see.)
+    os.killpg(term.process.pid, signal.SIGINT)
     assert term.wait() == 130
     assert b"Traceback" not in term.screen
 
@@ -561,3 +555,19 @@ def test_server_close_ends_the_prompt_at_once(ws_server: Any, terminal: type[Ter
     term.type(b"anything\r")
     assert term.wait() == 1  # no Enter needed after the close
     assert b"connection closed: 1008 (policy violation) go away" in term.screen
+
+
+@needs_readline
+def test_user_without_password_asks_for_it(ws_server: Any, terminal: type[Terminal]) -> None:
+    server = ws_server(process_request=basic_auth_check("alice", "s3cret"))
+    term = terminal(server.uri, "-u", "alice", "-x", "asked")
+    term.read_until(b"password for alice: ")
+    term.type(b"s3cret\r")
+    assert term.wait() == 0, term.screen
+    assert b"asked" in term.screen and b"s3cret" not in term.screen  # not echoed
+
+
+def test_user_without_password_and_no_terminal_is_an_error() -> None:
+    result = run_cli("ws://127.0.0.1:9/", "-u", "alice")
+    assert result.returncode == 2
+    assert "error: -u USER without a password needs a terminal" in result.stderr
