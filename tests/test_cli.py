@@ -459,6 +459,22 @@ class Terminal:
         os.close(self.master)
 
 
+def wait_until_blocked_in_select(pid: int, timeout: float = 15) -> None:
+    """Wait until the main thread of ``pid`` sleeps in select/poll (Linux)."""
+    path = f"/proc/{pid}/syscall"
+    if not os.path.exists(path):
+        return
+    waiting = {"7", "23", "270", "271"}  # poll, select, pselect6, ppoll on x86-64
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with open(path) as file:
+            fields = file.read().split()
+        if fields and fields[0] in waiting:
+            return
+        time.sleep(0.005)
+    raise AssertionError(f"the CLI did not wait for input: {fields}")
+
+
 @pytest.fixture
 def terminal() -> Iterator[type[Terminal]]:
     opened: list[Terminal] = []
@@ -535,6 +551,9 @@ def test_ctrl_c_at_the_prompt_closes_cleanly(ws_server: Any, terminal: type[Term
     term.read_until(b"> ")
     term.type(b"partial\x1b[D")
     term.read_until(b"partial\x08")  # readline moved the cursor: it is reading keys
+    # CPython's readline sees a signal only while it waits in select(): wait
+    # until the main thread is there, as it is whenever a person presses a key.
+    wait_until_blocked_in_select(term.process.pid)
     # Ctrl-C: the SIGINT a terminal sends to its foreground process group. (The
     # pty is not made the controlling terminal: a session leader that exits
     # with one may hang in the kernel's hangup, which real shells never see.)
