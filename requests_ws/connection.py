@@ -469,7 +469,10 @@ class ClientConnection:
             )
             owed = bool(self._writer.owed)
         if owed:
-            self._writer.flush_owed(begin_deadline, write_deadline)
+            try:
+                self._writer.flush_owed(begin_deadline, write_deadline)
+            except (OSError, TimeoutError):
+                pass  # the frame was cut: the connection has ended
         if eof:
             self._terminate(None, eof=True)
             return True
@@ -528,15 +531,16 @@ class ClientConnection:
             frame = protocol.send_close(rcvd.code, rcvd.reason)
         self._owe_close_locked(frame)
 
-    def _owe_close_locked(self, frame: bytes) -> None:
+    def _owe_close_locked(self, frame: bytes, wake: bool = True) -> None:
         self._close_sent_at = time.monotonic()
         owed = self._writer.owed
         owed.close = frame
         owed.ping = None
         if self.logger.isEnabledFor(logging.DEBUG):
             self.logger.debug("> CLOSE %s", self.protocol.close_sent)
-        # Reading goes on until the server closes TCP.
-        self._wake_background_locked()
+        if wake:
+            # Reading goes on until the server closes TCP.
+            self._wake_background_locked()
 
     def _reach_terminal(self) -> None:
         """The application reached the server's close or a failure: answer it
@@ -544,8 +548,15 @@ class ClientConnection:
         with self._cond:
             self._answer_terminal_locked()
         deadline = self._close_deadline()
-        self._writer.flush_owed(deadline, _at_least(deadline, CONTROL_WRITE))
+        self._flush_owed_quietly(deadline)
         self._wait_closed(deadline)
+
+    def _flush_owed_quietly(self, deadline: float | None) -> None:
+        """Write owed frames; a failure has ended the connection already."""
+        try:
+            self._writer.flush_owed(deadline, _at_least(deadline, CONTROL_WRITE))
+        except (OSError, TimeoutError):
+            pass
 
     # -- sending -------------------------------------------------------------
 
@@ -743,8 +754,7 @@ class ClientConnection:
             frame = self.protocol.fail(code, reason)
             if frame:
                 self._owe_close_locked(frame)
-        deadline = self._close_deadline()
-        self._writer.flush_owed(deadline, _at_least(deadline, CONTROL_WRITE))
+        self._flush_owed_quietly(self._close_deadline())
 
     # -- pings ---------------------------------------------------------------
 
@@ -836,8 +846,9 @@ class ClientConnection:
                     )
                 else:
                     frame = self.protocol.send_close(code, reason)
-                self._owe_close_locked(frame)
-        self._writer.flush_owed(deadline, _at_least(deadline, CONTROL_WRITE))
+                # Written below before anyone times the closing handshake.
+                self._owe_close_locked(frame, wake=False)
+        self._flush_owed_quietly(deadline)
         self._wait_closed(deadline)
         if self._background is not threading.current_thread():
             self._background.join(None if deadline is None else max(deadline - time.monotonic(), 0))
@@ -1055,8 +1066,7 @@ class ClientConnection:
         self._retry_owed()
 
     def _retry_owed(self) -> None:
-        now = time.monotonic()
-        self._writer.flush_owed(now, now + CONTROL_WRITE)
+        self._flush_owed_quietly(time.monotonic())
 
     def _send_keepalive(self) -> None:
         with self._cond:

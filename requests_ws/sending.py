@@ -142,6 +142,10 @@ class FrameWriter:
             frames = self.owed.take()
         for index, frame in enumerate(frames):
             try:
+                # Waiting for writability first makes a frame cut by a full
+                # socket buffer (and so a failed connection) unlikely.
+                if not self.begin(begin_by):
+                    raise NotBegun("the socket cannot take the frame yet")
                 self.write(frame, deadline, begin_by=begin_by)
             except NotBegun:
                 # The rest stays owed for the next writer.
