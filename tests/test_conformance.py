@@ -23,8 +23,12 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from requests_ws import ClientConnection, ConnectionClosed, ConnectionClosedError
-from requests_ws import ConnectionClosedOK
+from requests_ws import (
+    ClientConnection,
+    ConnectionClosed,
+    ConnectionClosedError,
+    ConnectionClosedOK,
+)
 from requests_ws.extensions import ClientPerMessageDeflateFactory, PerMessageDeflate
 from requests_ws.frames import OP_BINARY, OP_CONT, OP_TEXT
 from requests_ws.protocol import State
@@ -965,6 +969,7 @@ def test_case_9_2_large_binary_messages(size: int) -> None:
     payload = b"\xfe" * size
     run = echo(chops(2**16, binary(payload), close()), max_size=None)
     assert run.echoes == [(BINARY, payload)]
+    assert_clean_close(run)
 
 
 FRAGMENT_SIZES = [64, 256, 2**10, 2**12, 2**14, 2**16, 2**18, 2**20, 2**22]
@@ -982,6 +987,7 @@ def test_case_9_3_fragmented_text(size: int) -> None:
     payload = b"*" * 2**22
     run = echo(chops(2**16, *fragmented(TEXT, payload, size), close()), max_size=None)
     assert run.echoes == [(TEXT, payload)]
+    assert_clean_close(run)
 
 
 @pytest.mark.parametrize("size", FRAGMENT_SIZES, ids=ids("9_4", len(FRAGMENT_SIZES)))
@@ -989,6 +995,7 @@ def test_case_9_4_fragmented_binary(size: int) -> None:
     payload = b"\xfe" * 2**22
     run = echo(chops(2**16, *fragmented(BINARY, payload, size), close()), max_size=None)
     assert run.echoes == [(BINARY, payload)]
+    assert_clean_close(run)
 
 
 CHOPS = [64, 128, 256, 512, 1024, 2048]
@@ -999,6 +1006,7 @@ def test_case_9_5_text_in_chops(chop: int) -> None:
     payload = "€𝄞é".encode() * (2**20 // 9)
     run = echo(chops(chop, text(payload), close()), max_size=None)
     assert run.echoes == [(TEXT, payload)]
+    assert_clean_close(run)
 
 
 @pytest.mark.parametrize("chop", CHOPS, ids=ids("9_6", len(CHOPS)))
@@ -1006,6 +1014,7 @@ def test_case_9_6_binary_in_chops(chop: int) -> None:
     payload = b"\xfe" * 2**20
     run = echo(chops(chop, binary(payload), close()), max_size=None)
     assert run.echoes == [(BINARY, payload)]
+    assert_clean_close(run)
 
 
 MANY = [0, 16, 64, 256, 1024, 4096]
@@ -1016,6 +1025,7 @@ def test_case_9_7_many_text_messages(size: int) -> None:
     frames = [text(b"*" * size)] * 1000 + [close()]
     run = echo(chops(2**16, *frames))
     assert run.echoes == [(TEXT, b"*" * size)] * 1000
+    assert_clean_close(run)
 
 
 @pytest.mark.parametrize("size", MANY, ids=ids("9_8", len(MANY)))
@@ -1023,6 +1033,7 @@ def test_case_9_8_many_binary_messages(size: int) -> None:
     frames = [binary(b"\xfe" * size)] * 1000 + [close()]
     run = echo(chops(2**16, *frames))
     assert run.echoes == [(BINARY, b"\xfe" * size)] * 1000
+    assert_clean_close(run)
 
 
 @pytest.mark.parametrize("deliver", [whole, octetwise], ids=["whole", "octetwise"])
@@ -1128,8 +1139,9 @@ def test_case_12_compressed_payloads(
     messages = payloads(kind, size, 5)
     server = DeflateServer(15, False)
     frames = [f for message in messages for f in server.frames(opcode, message, fragment)]
-    run = echo(chops(8192, *frames, close()), extensions=[PerMessageDeflate(False, False, 15, 15)])
+    run = echo(chops(8192, *frames, close()), deflate="permessage-deflate")
     assert_clean_close(run)
+    assert negotiated(run) == (False, False, 15, 15)
     reader = InflateServer(15, False)
     data_frames = [s for s in run.sent if s.opcode != CLOSE]
     assert [s.opcode for s in data_frames] == [opcode] * len(messages)
@@ -1137,27 +1149,49 @@ def test_case_12_compressed_payloads(
     assert [reader.inflate(s) for s in data_frames] == messages
 
 
-def negotiate(params: list[tuple[str, str | None]], **offer: object) -> PerMessageDeflate:
-    factory = ClientPerMessageDeflateFactory(**offer)  # type: ignore[arg-type]
-    extension = factory.process_response_params(params, [])
+def negotiated(run: Run) -> tuple[bool, bool, int, int]:
+    """The permessage-deflate codec the connection runs with, as
+    (remote_no_context_takeover, local_no_context_takeover,
+    remote_max_window_bits, local_max_window_bits)."""
+    offers = [
+        line for line in run.request.split(b"\r\n") if line.lower().startswith(b"sec-websocket-ext")
+    ]
+    assert offers and b"permessage-deflate" in offers[0], "the client offered no compression"
+    (extension,) = run.connection.protocol.extensions
     assert isinstance(extension, PerMessageDeflate)
-    return extension
+    return (
+        extension.remote_no_context_takeover,
+        extension.local_no_context_takeover,
+        extension.remote_max_window_bits,
+        extension.local_max_window_bits,
+    )
+
+
+def answer(params: list[tuple[str, str | None]]) -> str:
+    """The server's Sec-WebSocket-Extensions value accepting permessage-deflate."""
+    parts = ["permessage-deflate"]
+    parts += [name if value is None else f"{name}={value}" for name, value in params]
+    return "; ".join(parts)
 
 
 def round_trip(
-    extension: PerMessageDeflate,
+    params: list[tuple[str, str | None]],
+    offer: ClientPerMessageDeflateFactory | None,
     server_bits: int,
     server_nct: bool,
     client_bits: int,
     client_nct: bool,
-) -> None:
+) -> Run:
+    """Negotiate ``params`` in the handshake, then echo compressed messages."""
     # Messages that share content, so that context takeover matters.
     shared = b"The quick brown fox jumps over the lazy dog. " * 20
     messages = [shared + str(i).encode() * 50 for i in range(8)] + [b"", shared]
     server = DeflateServer(server_bits, server_nct)
     frames = [f for message in messages for f in server.frames(BINARY, message, 100)]
-    run = echo(octetwise(*frames[:3]) + whole(*frames[3:], close()), extensions=[extension])
+    pieces = octetwise(*frames[:3]) + whole(*frames[3:], close())
+    run = echo(pieces, deflate=answer(params), offer=offer)
     assert_clean_close(run)
+    assert negotiated(run) == (server_nct, client_nct, server_bits, client_bits)
     # The server inflates with the window the client promised to stay within,
     # and a fresh context per message when client_no_context_takeover applies.
     reader = InflateServer(client_bits, client_nct)
@@ -1169,6 +1203,7 @@ def round_trip(
             assert len(data_frames[-1].payload) < len(data_frames[0].payload)
     else:  # zlib cannot honour an 8-bit window: the client does not compress
         assert not any(s.rsv1 for s in data_frames)
+    return run
 
 
 BITS = list(range(8, 16))
@@ -1183,13 +1218,12 @@ def test_case_13_server_window_bits(bits: int, server_nct: bool, client_nct: boo
         params.append(("server_no_context_takeover", None))
     if client_nct:
         params.append(("client_no_context_takeover", None))
-    extension = negotiate(
-        params,
+    offer = ClientPerMessageDeflateFactory(
         server_max_window_bits=bits,
         server_no_context_takeover=server_nct,
         client_no_context_takeover=client_nct,
     )
-    round_trip(extension, bits, server_nct, 15, client_nct)
+    round_trip(params, offer, bits, server_nct, 15, client_nct)
 
 
 @pytest.mark.parametrize(("server_nct", "client_nct"), TAKEOVER, ids=["ctx", "snct", "cnct", "nct"])
@@ -1200,33 +1234,31 @@ def test_case_13_client_window_bits(bits: int, server_nct: bool, client_nct: boo
         params.append(("server_no_context_takeover", None))
     if client_nct:
         params.append(("client_no_context_takeover", None))
-    extension = negotiate(params, client_max_window_bits=True)
-    assert extension.local_max_window_bits == bits
-    round_trip(extension, 15, server_nct, bits, client_nct)
+    offer = ClientPerMessageDeflateFactory(client_max_window_bits=True)
+    round_trip(params, offer, 15, server_nct, bits, client_nct)
 
 
 def test_case_13_1_default_offer_accepted_without_parameters() -> None:
-    round_trip(negotiate([]), 15, False, 15, False)
+    round_trip([], None, 15, False, 15, False)
 
 
 def test_case_12_uncompressed_message_on_a_compressed_connection() -> None:
+    """RSV1 is per message: plain messages between compressed ones."""
     server = DeflateServer(15, False)
-    frames = [text(b"plain"), *server.frames(TEXT, b"packed"), text(b"plain again")]
-    protocol = ClientProtocol(extensions=[PerMessageDeflate(False, False, 15, 15)])
-    protocol.receive_data(b"".join(frames))
-    events = protocol.events_received()
-    assert [event.data for event in events if isinstance(event, Fragment)] == [
-        "plain",
-        "packed",
-        "plain again",
+    frames = [text(b"plain"), *server.frames(TEXT, b"packed"), text(b"plain again"), close()]
+    run = echo(whole(*frames), deflate="permessage-deflate")
+    assert_clean_close(run)
+    reader = InflateServer(15, False)
+    assert [reader.inflate(s) for s in run.sent if s.opcode == TEXT] == [
+        b"plain",
+        b"packed",
+        b"plain again",
     ]
 
 
 def test_case_12_decompression_bomb_fails_with_1009() -> None:
     server = DeflateServer(15, False)
     frames = server.frames(BINARY, b"\x00" * (64 * 2**20), fragment=4096)
-    run = echo(
-        chops(4096, *frames), max_size=2**20, extensions=[PerMessageDeflate(False, False, 15, 15)]
-    )
+    run = echo(chops(4096, *frames), max_size=2**20, deflate="permessage-deflate")
     assert run.echoes == []
     assert_failed(run, 1009)

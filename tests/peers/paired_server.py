@@ -156,22 +156,22 @@ class PairedServer:
         try:
             for piece in pieces:
                 if isinstance(piece, AwaitFrames):
-                    with self._cond:
-                        self._cond.wait_for(
-                            lambda: self.frames >= piece.count or self.eof, self.timeout
-                        )
-                        if self.frames < piece.count:
-                            self.problems.append(
-                                f"waited for {piece.count} client frames, "
-                                f"the client wrote {self.frames}"
-                            )
-                            return
+                    if not self._await_frames(piece.count):
+                        return
                 else:
                     self.server.sendall(piece)
         except OSError:
             # The client may end the connection before the case is written
             # out; the case judges what the client wrote.
             pass
+
+    def _await_frames(self, count: int) -> bool:
+        with self._cond:
+            self._cond.wait_for(lambda: self.frames >= count or self.eof, self.timeout)
+            if self.frames >= count:
+                return True
+            self.problems.append(f"waited for {count} client frames, got {self.frames}")
+            return False
 
     def _read(self, writer: threading.Thread) -> None:
         deadline = time.monotonic() + self.timeout
