@@ -14,6 +14,7 @@ unmasked, in order, its close code, and how the application saw the end.
 
 from __future__ import annotations
 
+import os
 import random
 import struct
 import threading
@@ -33,7 +34,7 @@ from requests_ws.extensions import ClientPerMessageDeflateFactory, PerMessageDef
 from requests_ws.frames import OP_BINARY, OP_CONT, OP_TEXT
 from requests_ws.protocol import State
 
-from .peers.paired_server import AwaitFrames, PairedServer, Piece
+from .peers.paired_server import AwaitFrames, Call, PairedServer, Piece
 from .peers.raw_peer import frame_bytes
 from .test_frames import split_client_frames
 
@@ -131,6 +132,7 @@ def echo(
     offer: ClientPerMessageDeflateFactory | None = None,
     with_handshake: bytes = b"",
     app: App = echo_app,
+    close_timeout: float = CLIENT_CLOSE_TIMEOUT,
 ) -> Run:
     """Run ``app`` (the echo application) over a real connection while the
     server writes ``pieces``.
@@ -139,6 +141,7 @@ def echo(
     client offers ``offer``, by default the default offer); ``with_handshake``
     goes out in the same write as the 101 response.
     """
+    fds_before = open_fds()
     server = PairedServer(extensions=deflate, timeout=CASE_TIMEOUT)
     try:
         ws = server.connect(
@@ -147,7 +150,7 @@ def echo(
             extensions=None if offer is None else [offer],
             max_size=max_size,
             ping_interval=None,
-            close_timeout=CLIENT_CLOSE_TIMEOUT,
+            close_timeout=close_timeout,
         )
         try:
             run = Run([], b"", ws, server.request)
@@ -164,12 +167,18 @@ def echo(
         server.close()
     background = f"requests_ws-{ws.id.hex[:8]}"
     assert not any(t.name == background for t in threading.enumerate()), "thread left running"
+    assert open_fds() <= fds_before, "file descriptors left open"
     run.raw = raw
     run.sent = client_frames(raw)
     run.problems = server.problems
     assert not run.problems, run.problems
     assert run.app_error is None, repr(run.app_error)
     return run
+
+
+def open_fds() -> int:
+    """How many file descriptors this process holds (Linux; 0 elsewhere)."""
+    return len(os.listdir("/proc/self/fd")) if os.path.isdir("/proc/self/fd") else 0
 
 
 def _run_app(app: App, ws: ClientConnection, run: Run) -> None:
@@ -897,6 +906,105 @@ def test_case_7_client_initiated_close() -> None:
     assert outcome == [False]
     assert run.connection.close_code == 1000
     assert run.connection.state is State.CLOSED
+
+
+class Gate:
+    """Holds the application back until the server's script opens it."""
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+
+    def open(self) -> None:
+        self._event.set()
+
+    def wait(self) -> None:
+        assert self._event.wait(CASE_TIMEOUT), "the server never let the application go on"
+
+
+def test_case_2_ping_answered_while_the_application_is_away() -> None:
+    """Pings are answered while nobody calls recv()."""
+    gate = Gate()
+
+    def away_then_echo(ws: ClientConnection) -> None:
+        gate.wait()
+        echo_app(ws)
+
+    pieces = [ping(b"anyone?"), AwaitFrames(1), Call(gate.open), text(b"back"), close()]
+    run = echo(pieces, app=away_then_echo)
+    assert [(s.opcode, s.payload) for s in run.sent] == [
+        (PONG, b"anyone?"),
+        (TEXT, b"back"),
+        (CLOSE, b"\x03\xe8"),
+    ]
+    assert_clean_close(run)
+
+
+def test_case_7_close_answered_at_once_while_the_application_is_away() -> None:
+    """Nothing queued before the server's close: it is answered at once,
+    repeating code and reason, though the application is not in recv()."""
+    gate = Gate()
+    seen: list[str] = []
+
+    def away_then_read(ws: ClientConnection) -> None:
+        gate.wait()
+        seen.append("reading")
+        ws.recv(timeout=CASE_TIMEOUT)
+
+    pieces = [close(1001, b"going away"), AwaitFrames(1), Call(gate.open)]
+    run = echo(pieces, app=away_then_read)
+    assert [s.opcode for s in run.sent] == [CLOSE]
+    assert seen == ["reading"]
+    assert_clean_close(run, 1001, b"going away")
+
+
+def test_case_7_close_waits_for_the_messages_before_it() -> None:
+    """A message queued before the server's close: the application takes it
+    and its echo goes out before the answer to the close."""
+    gate = Gate()
+
+    def away_then_echo(ws: ClientConnection) -> None:
+        gate.wait()
+        echo_app(ws)
+
+    run = echo([text(b"first"), close(1000, b"done"), Call(gate.open)], app=away_then_echo)
+    assert [(s.opcode, s.payload) for s in run.sent] == [
+        (TEXT, b"first"),
+        (CLOSE, b"\x03\xe8done"),
+    ]
+    assert_clean_close(run, 1000, b"done")
+
+
+def test_case_7_close_answered_after_close_timeout_when_the_application_never_reads() -> None:
+    """The application never reads: the close is answered after
+    close_timeout, and the message before it is still delivered afterwards."""
+    gate = Gate()
+    received: list[str | bytes] = []
+
+    def away_then_drain(ws: ClientConnection) -> None:
+        gate.wait()
+        while True:
+            received.append(ws.recv(timeout=CASE_TIMEOUT))
+
+    pieces = [text(b"unread"), close(1000, b"bye"), AwaitFrames(1), Call(gate.open)]
+    run = echo(pieces, app=away_then_drain, close_timeout=0.2)
+    assert [(s.opcode, s.payload) for s in run.sent] == [(CLOSE, b"\x03\xe8bye")]
+    assert received == ["unread"]
+    assert_clean_close(run, 1000, b"bye")
+
+
+def test_case_7_violation_waits_for_the_messages_before_it() -> None:
+    """A protocol violation after two messages: the application takes both
+    and both echoes go out before the 1002."""
+    gate = Gate()
+
+    def away_then_echo(ws: ClientConnection) -> None:
+        gate.wait()
+        echo_app(ws)
+
+    pieces = [text(b"one"), binary(b"two"), frame_bytes(3, b""), Call(gate.open)]
+    run = echo(pieces, app=away_then_echo)
+    assert [(s.opcode, s.payload) for s in run.sent[:2]] == [(TEXT, b"one"), (BINARY, b"two")]
+    assert_failed(run, 1002)
 
 
 CLOSE_STRUCTURE = [

@@ -4,7 +4,8 @@ The conformance cases drive the real :class:`ClientConnection` with it: the
 client end goes to ``requests_ws.connect(..., sock=)``; this end answers the
 opening handshake by hand (with the permessage-deflate answer a case chooses),
 writes the case's bytes as the case delivers them (whole, frame by frame, octet
-by octet, pausing until the client has written some frames), and reads back
+by octet, pausing until the client has written some frames, or calling back
+into the test between two writes), and reads back
 every byte the client writes until its close frame; then it ends its own
 stream, as a server does, and reads on until the client's end of stream.
 
@@ -18,7 +19,7 @@ import hashlib
 import socket
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,7 +38,15 @@ class AwaitFrames:
     count: int
 
 
-Piece = bytes | AwaitFrames
+@dataclass(frozen=True)
+class Call:
+    """A step in a delivery: call ``function`` (from the server's writer
+    thread) before writing on, e.g. to let the application go on."""
+
+    function: Callable[[], object]
+
+
+Piece = bytes | AwaitFrames | Call
 
 
 def accept_value(key: bytes) -> bytes:
@@ -158,6 +167,8 @@ class PairedServer:
                 if isinstance(piece, AwaitFrames):
                     if not self._await_frames(piece.count):
                         return
+                elif isinstance(piece, Call):
+                    piece.function()
                 else:
                     self.server.sendall(piece)
         except OSError:
