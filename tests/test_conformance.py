@@ -297,6 +297,27 @@ def test_case_1_2_binary_messages(size: int, request: pytest.FixtureRequest) -> 
     assert_clean_close(run)
 
 
+FRAMING_ERRORS = [
+    ("masked_server_frame", bytes([0x81, 0x82]) + b"abcd" + b"xy"),  # RFC 6455 5.1
+    ("16_bit_length_under_126", bytes([0x81, 126, 0, 5]) + b"hello"),  # 5.2: minimal length
+    ("64_bit_length_under_65536", bytes([0x82, 127]) + (5).to_bytes(8, "big") + b"hello"),
+    ("64_bit_length_top_bit", bytes([0x82, 127, 0x80]) + bytes(7)),
+]
+
+
+@pytest.mark.parametrize(
+    "frame", [case[1] for case in FRAMING_ERRORS], ids=[case[0] for case in FRAMING_ERRORS]
+)
+@pytest.mark.parametrize("deliver", [whole, octetwise], ids=["whole", "octetwise"])
+def test_case_1_framing_errors_fail_with_1002(
+    frame: bytes, deliver: Callable[..., list[Piece]]
+) -> None:
+    run = echo(deliver(text(b"before"), frame, ping(b"after")))
+    assert run.echoes == [(TEXT, b"before")]
+    assert run.pongs == []
+    assert_failed(run, 1002)
+
+
 # -- 2 Pings/Pongs -------------------------------------------------------------------
 
 BINARY_PING = b"\x00\xff\xfe\xfd\xfc\xfb\x00\xff"
@@ -929,7 +950,13 @@ def test_case_2_ping_answered_while_the_application_is_away() -> None:
         gate.wait()
         echo_app(ws)
 
-    pieces = [ping(b"anyone?"), AwaitFrames(1), Call(gate.open), text(b"back"), close()]
+    pieces: list[Piece] = [
+        ping(b"anyone?"),
+        AwaitFrames(1),
+        Call(gate.open),
+        text(b"back"),
+        close(),
+    ]
     run = echo(pieces, app=away_then_echo)
     assert [(s.opcode, s.payload) for s in run.sent] == [
         (PONG, b"anyone?"),
@@ -950,7 +977,7 @@ def test_case_7_close_answered_at_once_while_the_application_is_away() -> None:
         seen.append("reading")
         ws.recv(timeout=CASE_TIMEOUT)
 
-    pieces = [close(1001, b"going away"), AwaitFrames(1), Call(gate.open)]
+    pieces: list[Piece] = [close(1001, b"going away"), AwaitFrames(1), Call(gate.open)]
     run = echo(pieces, app=away_then_read)
     assert [s.opcode for s in run.sent] == [CLOSE]
     assert seen == ["reading"]
@@ -985,7 +1012,7 @@ def test_case_7_close_answered_after_close_timeout_when_the_application_never_re
         while True:
             received.append(ws.recv(timeout=CASE_TIMEOUT))
 
-    pieces = [text(b"unread"), close(1000, b"bye"), AwaitFrames(1), Call(gate.open)]
+    pieces: list[Piece] = [text(b"unread"), close(1000, b"bye"), AwaitFrames(1), Call(gate.open)]
     run = echo(pieces, app=away_then_drain, close_timeout=0.2)
     assert [(s.opcode, s.payload) for s in run.sent] == [(CLOSE, b"\x03\xe8bye")]
     assert received == ["unread"]
@@ -1001,7 +1028,7 @@ def test_case_7_violation_waits_for_the_messages_before_it() -> None:
         gate.wait()
         echo_app(ws)
 
-    pieces = [text(b"one"), binary(b"two"), frame_bytes(3, b""), Call(gate.open)]
+    pieces: list[Piece] = [text(b"one"), binary(b"two"), frame_bytes(3, b""), Call(gate.open)]
     run = echo(pieces, app=away_then_echo)
     assert [(s.opcode, s.payload) for s in run.sent[:2]] == [(TEXT, b"one"), (BINARY, b"two")]
     assert_failed(run, 1002)
@@ -1013,6 +1040,7 @@ CLOSE_STRUCTURE = [
     ("case_7_3_3", close(1000), 1000),
     ("case_7_3_4", close(1000, b"Hello World!"), 1000),
     ("case_7_3_5", close(1000, b"*" * 123), 1000),
+    ("case_7_3_5_utf8", close(1000, "é".encode() * 61 + b"x"), 1000),  # 123 octets
     ("case_7_3_6", close(1000, b"*" * 124), 1002),
     ("case_7_5_1", close(1000, b"\xce\xba\xe1\xbd\xb9\xcf\x83\xce\xbc\xce\xb5\xed\xa0\x80"), 1007),
 ]
@@ -1142,6 +1170,29 @@ def test_case_9_8_many_binary_messages(size: int) -> None:
     run = echo(chops(2**16, *frames))
     assert run.echoes == [(BINARY, b"\xfe" * size)] * 1000
     assert_clean_close(run)
+
+
+MAX_SIZE_BOUNDARY = [
+    ("plain", [binary(b"a" * 1000)], [binary(b"a" * 1001)]),
+    (
+        "fragmented",
+        [binary(b"a" * 500, fin=False), cont(b"a" * 500)],
+        [binary(b"a" * 500, fin=False), cont(b"a" * 501)],
+    ),
+    ("text_counts_octets", [text("é" * 500)], [text("é" * 500 + "e")]),
+]
+
+
+@pytest.mark.parametrize(
+    ("at_limit", "over_limit"),
+    [case[1:] for case in MAX_SIZE_BOUNDARY],
+    ids=[case[0] for case in MAX_SIZE_BOUNDARY],
+)
+def test_case_9_max_size_boundary(at_limit: list[bytes], over_limit: list[bytes]) -> None:
+    """A message of exactly max_size octets passes; one octet more fails."""
+    run = echo(whole(*at_limit, *over_limit, close()), max_size=1000)
+    assert len(run.echoes) == 1 and len(run.echoes[0][1]) == 1000
+    assert_failed(run, 1009)
 
 
 @pytest.mark.parametrize("deliver", [whole, octetwise], ids=["whole", "octetwise"])
@@ -1370,3 +1421,50 @@ def test_case_12_decompression_bomb_fails_with_1009() -> None:
     run = echo(chops(4096, *frames), max_size=2**20, deflate="permessage-deflate")
     assert run.echoes == []
     assert_failed(run, 1009)
+
+
+def test_case_12_max_size_counts_inflated_octets() -> None:
+    """max_size applies after decompression: exactly at the limit passes,
+    one octet more fails, however small the compressed frame."""
+    server = DeflateServer(15, True)
+    frames = [*server.frames(BINARY, b"a" * 1000), *server.frames(BINARY, b"a" * 1001)]
+    run = echo(whole(*frames, close()), max_size=1000, deflate="permessage-deflate")
+    assert [InflateServer(15, False).inflate(s) for s in run.sent if s.opcode == BINARY] == [
+        b"a" * 1000
+    ]
+    assert_failed(run, 1009)
+
+
+def compressed_frames(rsv_first: int, rsv_rest: int) -> list[bytes]:
+    body = DeflateServer(15, True).compress(b"Hello, compressed world! " * 4)
+    return [text(body[:5], fin=False, rsv=rsv_first), frame_bytes(0, body[5:], rsv=rsv_rest)]
+
+
+COMPRESSION_ERRORS = [
+    # RFC 7692 6.1: RSV1 is set on the first frame of a message only.
+    ("rsv1_on_a_continuation_frame", compressed_frames(0x40, 0x40), 1002),
+    ("rsv1_on_a_control_frame", [ping(b"x", rsv=0x40)], 1002),
+    ("rsv2_not_negotiated", [text(b"x", rsv=0x20)], 1002),
+    ("invalid_deflate_data", [frame_bytes(BINARY, b"\xff\xff\xff\xff", rsv=0x40)], 1002),
+    (
+        "invalid_utf8_once_inflated",
+        DeflateServer(15, True).frames(TEXT, b"ok \xed\xa0\x80 surrogate"),
+        1007,
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("frames", "code"),
+    [case[1:] for case in COMPRESSION_ERRORS],
+    ids=[case[0] for case in COMPRESSION_ERRORS],
+)
+def test_case_12_compression_errors(frames: list[bytes], code: int) -> None:
+    server = DeflateServer(15, True)
+    pieces = whole(*server.frames(TEXT, b"before"), *frames, ping(b"after"), close())
+    run = echo(pieces, deflate="permessage-deflate; server_no_context_takeover")
+    assert [InflateServer(15, False).inflate(s) for s in run.sent if s.opcode == TEXT] == [
+        b"before"
+    ]
+    assert run.pongs == []
+    assert_failed(run, code)
