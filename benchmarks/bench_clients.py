@@ -2,7 +2,8 @@
 socket client and a minimal correct client, against one local echo server.
 
 Run: python benchmarks/bench_clients.py [--rounds N] [--duration S] [--quick]
-                                        [--idle N] [--idle-seconds S] [--json PATH]
+         [--idle N] [--idle-seconds S] [--json PATH] [--server auto|node|websockets]
+         [--clients a,b] [--scenarios rt16,connect,...] [--cpu N]
 
 What one run measures, with the echo server and every client process pinned
 to one CPU (so a rate measures CPU per message, the server's share being the
@@ -309,10 +310,14 @@ def raise_fd_limit(needed: int) -> str:
     return "unlimited" if soft == resource.RLIM_INFINITY else str(soft)
 
 
-def start_server() -> tuple[subprocess.Popen[str], int, str]:
+def start_server(choice: str) -> tuple[subprocess.Popen[str], int, str]:
+    """Start the echo server (``choice``: auto, node or websockets): process, port, label."""
     node = shutil.which("node")
     ws_package = os.path.join(HERE, "node_modules", "ws", "package.json")
-    if node and os.path.exists(ws_package):
+    node_ready = node is not None and os.path.exists(ws_package)
+    if choice == "node" and not node_ready:
+        raise SystemExit("--server node: needs node and `npm install` in benchmarks/")
+    if node and node_ready and choice != "websockets":
         with open(ws_package) as package:
             version = json.load(package).get("version", "?")
         native = os.path.isdir(os.path.join(HERE, "node_modules", "bufferutil"))
@@ -320,7 +325,9 @@ def start_server() -> tuple[subprocess.Popen[str], int, str]:
         label = f"Node ws {version} ({'bufferutil' if native else 'no bufferutil'})"
     else:
         command = [sys.executable, os.path.join(HERE, "echo_server.py")]
-        label = "websockets asyncio server (Node ws not installed: npm install in benchmarks/)"
+        label = "websockets asyncio server"
+        if choice == "auto":
+            label += " (Node ws not installed: npm install in benchmarks/)"
     process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
     assert process.stdout is not None
     line = process.stdout.readline()
@@ -390,7 +397,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--rounds", type=int, default=3, help="rounds per client (default 3)")
+    parser.add_argument("--rounds", type=int, default=5, help="rounds per client (default 5)")
     parser.add_argument(
         "--duration", type=float, default=1.0, help="seconds per timed scenario (default 1.0)"
     )
@@ -416,6 +423,17 @@ def main() -> None:
         default=",".join(CLIENTS),
         help=f"comma-separated subset of: {', '.join(CLIENTS)}",
     )
+    parser.add_argument(
+        "--scenarios",
+        default=",".join(s.key for s in SCENARIOS),
+        help="comma-separated subset of: " + ", ".join(s.key for s in SCENARIOS) + " ('' for none)",
+    )
+    parser.add_argument(
+        "--server",
+        choices=["auto", "node", "websockets"],
+        default="auto",
+        help="the echo server: Node ws when installed (auto), or websockets' asyncio server",
+    )
     parser.add_argument("--cpu", type=int, default=0, help="the CPU to pin to (default 0)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
@@ -432,6 +450,11 @@ def main() -> None:
     unknown = [name for name in clients if name not in CLIENTS]
     if unknown or not clients:
         parser.error(f"--clients: unknown client(s) {unknown}; choose from {list(CLIENTS)}")
+    chosen = {key.strip() for key in args.scenarios.split(",") if key.strip()}
+    unknown = sorted(chosen - set(TITLES))
+    if unknown:
+        parser.error(f"--scenarios: unknown scenario(s) {unknown}; choose from {list(TITLES)}")
+    scenarios = [scenario for scenario in SCENARIOS if scenario.key in chosen]
     if args.rounds < 1:
         parser.error("--rounds must be at least 1")
     if args.duration <= 0:
@@ -451,7 +474,7 @@ def main() -> None:
     pinned = pin_to_one_cpu(args.cpu)
     fd_limit = raise_fd_limit(idle * 2 + 256)
     started = time.time()
-    server, port, label = start_server()
+    server, port, label = start_server(args.server)
     try:
         server_details = describe_process(server.pid)
         # samples[client][scenario][round]: that round's result, {} when it failed.
@@ -459,7 +482,7 @@ def main() -> None:
             c: {s.key: [] for s in SCENARIOS} for c in clients
         }
         for round_number in range(args.rounds):
-            for scenario in SCENARIOS:
+            for scenario in scenarios:
                 shift = round_number % len(clients)
                 for client in clients[shift:] + clients[:shift]:
                     result: dict[str, Any] = {}
@@ -482,12 +505,19 @@ def main() -> None:
         values = [sample[field] for sample in rounds if field in sample]
         return statistics.median(values) if values else None
 
-    def ratio(client: str, reference: str, key: str) -> float | None:
-        """The median over rounds of the two clients' rates in the same round."""
+    def ratio(client: str, reference: str, key: str, by_cpu: bool = False) -> float | None:
+        """The median over rounds of the two clients' rates in the same round.
+
+        ``by_cpu``: the ratio of their client CPU time per operation instead
+        (reference's over client's, so that higher is better here too).
+        """
         ours = samples.get(client, {}).get(key, [])
         theirs = samples.get(reference, {}).get(key, [])  # empty when not selected
-        pairs = zip(ours, theirs, strict=False)
-        values = [a["rate"] / b["rate"] for a, b in pairs if a.get("rate") and b.get("rate")]
+        field = "cpu_us" if by_cpu else "rate"
+        values = []
+        for a, b in zip(ours, theirs, strict=False):
+            if a.get(field) and b.get(field):
+                values.append(b[field] / a[field] if by_cpu else a[field] / b[field])
         return statistics.median(values) if values else None
 
     print(f"echo server: {label}; {server_details}")
@@ -503,64 +533,71 @@ def main() -> None:
     )
     names = [CLIENTS[c] for c in clients]
 
-    print("\nRates (higher is better)\n")
-    rows = []
-    for scenario in SCENARIOS:
-        cells = [format_rate(median(c, scenario.key)) for c in clients]
-        rows.append([scenario.title, scenario.unit, *cells])
-    print(markdown_table(["scenario", "unit", *names], rows))
+    if scenarios:
+        print("\nRates (higher is better)\n")
+        rows = []
+        for scenario in scenarios:
+            cells = [format_rate(median(c, scenario.key)) for c in clients]
+            rows.append([scenario.title, scenario.unit, *cells])
+        print(markdown_table(["scenario", "unit", *names], rows))
 
-    print("\nRatios to the raw socket / to the minimal client (medians of same-round ratios)\n")
-    rows = []
-    for scenario in SCENARIOS:
-        cells = []
-        for client in clients:
-            to_raw = format_ratio(ratio(client, "raw", scenario.key))
-            to_minimal = format_ratio(ratio(client, "minimal", scenario.key))
-            cells.append(f"{to_raw} / {to_minimal}")
-        rows.append([scenario.title, *cells])
-    print(markdown_table(["scenario", *names], rows))
+        print("\nRatios to the raw socket / to the minimal client (medians of same-round ratios)\n")
+        rows = []
+        for scenario in scenarios:
+            cells = []
+            for client in clients:
+                to_raw = format_ratio(ratio(client, "raw", scenario.key))
+                to_minimal = format_ratio(ratio(client, "minimal", scenario.key))
+                cells.append(f"{to_raw} / {to_minimal}")
+            rows.append([scenario.title, *cells])
+        print(markdown_table(["scenario", *names], rows))
 
-    print("\nClient CPU per operation, µs (per message, per MiB echoed, per connection)\n")
-    rows = []
-    for scenario in SCENARIOS:
-        cells = []
-        for client in clients:
-            value = median(client, scenario.key, "cpu_us")
-            if value is not None and scenario.key == "msg64m":
-                value /= BIG_MESSAGE / MiB  # per MiB, like the 1 MiB echo
-            cells.append("n/a" if value is None else f"{value:,.1f}")
-        rows.append([scenario.title, *cells])
-    print(markdown_table(["scenario", *names], rows))
+        print("\nClient CPU per operation, µs (per message, per MiB echoed, per connection)\n")
+        rows = []
+        for scenario in scenarios:
+            cells = []
+            for client in clients:
+                value = median(client, scenario.key, "cpu_us")
+                if value is not None and scenario.key == "msg64m":
+                    value /= BIG_MESSAGE / MiB  # per MiB, like the 1 MiB echo
+                cells.append("n/a" if value is None else f"{value:,.1f}")
+            rows.append([scenario.title, *cells])
+        print(markdown_table(["scenario", *names], rows))
 
     memory = {c: median(c, "msg64m", "memory") for c in clients}
-    print("\nPeak memory growth of the client, one 64 MiB message (x the message)\n")
-    cells = ["n/a" if memory[c] is None else f"{memory[c]:.2f}x" for c in clients]
-    print(markdown_table(names, [cells]))
+    if "msg64m" in chosen:
+        print("\nPeak memory growth of the client, one 64 MiB message (x the message)\n")
+        cells = ["n/a" if memory[c] is None else f"{memory[c]:.2f}x" for c in clients]
+        print(markdown_table(names, [cells]))
 
     print("\nIssue 8's targets for requests_ws\n")
     verdicts: list[dict[str, Any]] = []
     rows = []
 
-    def verdict(text: str, measured: float | None, shown: str, met: bool | None) -> None:
+    def verdict(
+        text: str, measured: float | None, shown: str, met: bool | None, by_cpu: str = ""
+    ) -> None:
         mark = "n/a" if met is None else ("met" if met else "MISSED")
         verdicts.append({"target": text, "measured": measured, "met": met})
-        rows.append([text, shown, mark])
+        rows.append([text, shown, mark, by_cpu])
 
-    for target in TARGETS:
+    for target in [t for t in TARGETS if t.scenario in chosen]:
         measured = ratio("requests_ws", target.reference, target.scenario)
         text = f"{TITLES[target.scenario]} >= {target.ratio:.2f} x {CLIENTS[target.reference]}"
+        by_cpu = ratio("requests_ws", target.reference, target.scenario, by_cpu=True)
+        cpu_cell = "n/a" if by_cpu is None else f"{by_cpu:.2f} x"
         if measured is None:
-            verdict(text, None, "n/a", None)
+            verdict(text, None, "n/a", None, cpu_cell)
             continue
-        verdict(text, measured, f"{measured:.2f} x", measured >= target.ratio)
+        verdict(text, measured, f"{measured:.2f} x", measured >= target.ratio, cpu_cell)
     peak = memory.get("requests_ws")
-    verdict(
-        f"peak memory, one 64 MiB message <= {MAX_PEAK_MEMORY:g} x the message",
-        peak,
-        "n/a" if peak is None else f"{peak:.2f} x",
-        None if peak is None else peak <= MAX_PEAK_MEMORY,
-    )
+    if "msg64m" in chosen:
+        verdict(
+            f"peak memory, one 64 MiB message <= {MAX_PEAK_MEMORY:g} x the message",
+            peak,
+            "n/a" if peak is None else f"{peak:.2f} x",
+            None if peak is None else peak <= MAX_PEAK_MEMORY,
+        )
     if idle_result:
         count = idle_result["connections"]
         cpu = idle_result["cpu_percent_of_one_core"]
@@ -577,7 +614,7 @@ def main() -> None:
             "n/a" if rss is None else f"{rss:.1f} KiB",
             None if rss is None else rss < MAX_IDLE_RSS_KIB,
         )
-    print(markdown_table(["target", "measured", "result"], rows))
+    print(markdown_table(["target", "measured", "result", "same ratio by client CPU/op"], rows))
     if idle_result:
         print(
             f"\nidle: {idle_result['connections']:,} connections (default settings, keepalive "
@@ -603,7 +640,7 @@ def main() -> None:
                         CLIENTS[c]: median(c, scenario.key, "cpu_us") for c in clients
                     },
                 }
-                for scenario in SCENARIOS
+                for scenario in scenarios
             ],
             "peak_memory_x_message": {CLIENTS[c]: memory[c] for c in clients},
             "targets": verdicts,
