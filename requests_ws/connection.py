@@ -198,6 +198,7 @@ class ClientConnection:
         self._writer = FrameWriter(stream, self._readiness.wait_writable, self._cond, self._on_cut)
         self._queue = MessageQueue(high, 0 if low is None else low)
         self._reader: str | None = None
+        self._reader_ident: int | None = None
         self._reader_epoch = 0
         self._epoch_seen = -1
         self._caller_left_at = time.monotonic()
@@ -361,7 +362,7 @@ class ClientConnection:
                 if self._terminated:
                     raise self._closed_exception()
                 if self._reader is None:
-                    self._reader = _CALLER
+                    self._take_role_locked(_CALLER)
                     self._reader_epoch += 1
                     cond.release()
                     try:
@@ -391,8 +392,15 @@ class ClientConnection:
                 keepalive.sent_at = time.monotonic()
             self._wake_background_locked()
 
+    def _take_role_locked(self, reader: str) -> None:
+        assert self._reader is None, "one reader at a time"
+        self._reader = reader
+        self._reader_ident = threading.get_ident()
+
     def _release_role_locked(self) -> None:
+        assert self._reader_ident == threading.get_ident(), "released by its holder"
         self._reader = None
+        self._reader_ident = None
         self._caller_left_at = time.monotonic()
         if self._background_waits == _PARKED_FOREVER or self._readers_wanted or self._terminated:
             self._cond.notify_all()
@@ -431,6 +439,7 @@ class ClientConnection:
         message, a piece when ``streaming``, or the terminal event), or the
         connection ended.
         """
+        assert self._reader_ident == threading.get_ident(), "read only with the read role"
         cond = self._cond
         protocol = self.protocol
         with cond:
@@ -469,7 +478,10 @@ class ClientConnection:
             )
             owed = bool(self._writer.owed)
         if owed:
-            self._writer.flush_owed(begin_deadline, write_deadline)
+            try:
+                self._writer.flush_owed(begin_deadline, write_deadline)
+            except (OSError, TimeoutError):
+                pass  # the frame was cut: the connection has ended
         if eof:
             self._terminate(None, eof=True)
             return True
@@ -528,15 +540,16 @@ class ClientConnection:
             frame = protocol.send_close(rcvd.code, rcvd.reason)
         self._owe_close_locked(frame)
 
-    def _owe_close_locked(self, frame: bytes) -> None:
+    def _owe_close_locked(self, frame: bytes, wake: bool = True) -> None:
         self._close_sent_at = time.monotonic()
         owed = self._writer.owed
         owed.close = frame
         owed.ping = None
         if self.logger.isEnabledFor(logging.DEBUG):
             self.logger.debug("> CLOSE %s", self.protocol.close_sent)
-        # Reading goes on until the server closes TCP.
-        self._wake_background_locked()
+        if wake:
+            # Reading goes on until the server closes TCP.
+            self._wake_background_locked()
 
     def _reach_terminal(self) -> None:
         """The application reached the server's close or a failure: answer it
@@ -544,8 +557,15 @@ class ClientConnection:
         with self._cond:
             self._answer_terminal_locked()
         deadline = self._close_deadline()
-        self._writer.flush_owed(deadline, _at_least(deadline, CONTROL_WRITE))
+        self._flush_owed_quietly(deadline)
         self._wait_closed(deadline)
+
+    def _flush_owed_quietly(self, deadline: float | None) -> None:
+        """Write owed frames; a failure has ended the connection already."""
+        try:
+            self._writer.flush_owed(deadline, _at_least(deadline, CONTROL_WRITE))
+        except (OSError, TimeoutError):
+            pass
 
     # -- sending -------------------------------------------------------------
 
@@ -743,8 +763,7 @@ class ClientConnection:
             frame = self.protocol.fail(code, reason)
             if frame:
                 self._owe_close_locked(frame)
-        deadline = self._close_deadline()
-        self._writer.flush_owed(deadline, _at_least(deadline, CONTROL_WRITE))
+        self._flush_owed_quietly(self._close_deadline())
 
     # -- pings ---------------------------------------------------------------
 
@@ -836,8 +855,9 @@ class ClientConnection:
                     )
                 else:
                     frame = self.protocol.send_close(code, reason)
-                self._owe_close_locked(frame)
-        self._writer.flush_owed(deadline, _at_least(deadline, CONTROL_WRITE))
+                # Written below before anyone times the closing handshake.
+                self._owe_close_locked(frame, wake=False)
+        self._flush_owed_quietly(deadline)
         self._wait_closed(deadline)
         if self._background is not threading.current_thread():
             self._background.join(None if deadline is None else max(deadline - time.monotonic(), 0))
@@ -856,7 +876,7 @@ class ClientConnection:
                 if remaining is not None and remaining <= 0:
                     break
                 if self._reader is None:
-                    self._reader = _CALLER
+                    self._take_role_locked(_CALLER)
                     cond.release()
                     try:
                         self._read_until_end(deadline)
@@ -956,11 +976,10 @@ class ClientConnection:
                     if action is None:
                         read, wait, forever = self._background_should_read_locked(now)
                         if holding and not read:
-                            self._reader = None
+                            self._give_up_role_locked()
                             holding = False
-                            cond.notify_all()
                         elif read and not holding:
-                            self._reader = _BACKGROUND
+                            self._take_role_locked(_BACKGROUND)
                             holding = True
                         if not holding:
                             wait = _earliest(wait, due)
@@ -983,8 +1002,14 @@ class ClientConnection:
             if holding:
                 with cond:
                     self._background_waits = _RUNNING
-                    self._reader = None
-                    cond.notify_all()
+                    self._give_up_role_locked()
+
+    def _give_up_role_locked(self) -> None:
+        """The background thread hands the read role back (callers wait for it)."""
+        assert self._reader == _BACKGROUND and self._reader_ident == threading.get_ident()
+        self._reader = None
+        self._reader_ident = None
+        self._cond.notify_all()
 
     def _background_should_read_locked(self, now: float) -> tuple[bool, float | None, bool]:
         """Whether the background thread should hold the read role now.
@@ -1055,8 +1080,7 @@ class ClientConnection:
         self._retry_owed()
 
     def _retry_owed(self) -> None:
-        now = time.monotonic()
-        self._writer.flush_owed(now, now + CONTROL_WRITE)
+        self._flush_owed_quietly(time.monotonic())
 
     def _send_keepalive(self) -> None:
         with self._cond:
