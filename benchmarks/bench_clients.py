@@ -22,9 +22,11 @@ same for every client):
 
 The echo server runs in its own process: Node's ``ws`` (benchmarks/echo_server.js,
 after ``npm install`` in benchmarks/) or, without it, websockets' asyncio server;
-the output says which ran. Each client runs the scenarios in a fresh subprocess
-per round (the 64 MiB message in one more, for a clean memory peak); rounds
-rotate the client order; tables show medians. requests_ws and websockets.sync
+the output says which ran. Every (round, scenario, client) runs in a fresh
+subprocess (so the 64 MiB message has a clean memory peak); within a round the
+clients take each scenario in turn, in an order that rotates, so that the
+clients compared in a scenario ran seconds apart. Rates are medians over the
+rounds; ratios are medians of the same-round ratios. requests_ws and websockets.sync
 run with their defaults except ``compression`` (off but for the deflate
 scenario) and ``max_size=None``. ``--json PATH`` writes the rates for
 benchmarks/chart.py.
@@ -338,6 +340,20 @@ def start_server(choice: str) -> tuple[subprocess.Popen[str], int, str]:
     return process, int(line.split()[1]), label
 
 
+def source_revision() -> str:
+    """The git commit of the checkout the benchmark runs from, when it is one."""
+    try:
+        output = subprocess.run(
+            ["git", "-C", HERE, "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return output.stdout.strip() or "unknown"
+
+
 def describe_process(pid: int) -> str:
     """The CPUs and descriptor limit of a running process, where the platform tells."""
     parts = []
@@ -523,7 +539,7 @@ def main() -> None:
     print(f"echo server: {label}; {server_details}")
     print(f"pinned: {pinned}")
     print(
-        f"requests_ws {requests_ws.__version__}, masking: "
+        f"requests_ws {requests_ws.__version__} (commit {source_revision()}), masking: "
         f"{'C accelerator' if requests_ws.masking.ACCELERATED else 'pure Python'}; "
         f"Python {sys.version.split()[0]}; {os.cpu_count()} cores on the machine"
     )
@@ -567,7 +583,7 @@ def main() -> None:
     memory = {c: median(c, "msg64m", "memory") for c in clients}
     if "msg64m" in chosen:
         print("\nPeak memory growth of the client, one 64 MiB message (x the message)\n")
-        cells = ["n/a" if memory[c] is None else f"{memory[c]:.2f}x" for c in clients]
+        cells = ["n/a" if memory[c] is None else f"{memory[c]:.3f}x" for c in clients]
         print(markdown_table(names, [cells]))
 
     print("\nIssue 8's targets for requests_ws\n")
@@ -595,7 +611,7 @@ def main() -> None:
         verdict(
             f"peak memory, one 64 MiB message <= {MAX_PEAK_MEMORY:g} x the message",
             peak,
-            "n/a" if peak is None else f"{peak:.2f} x",
+            "n/a" if peak is None else f"{peak:.3f} x",
             None if peak is None else peak <= MAX_PEAK_MEMORY,
         )
     if idle_result:
@@ -629,6 +645,7 @@ def main() -> None:
             "server": label,
             "pinned": pinned,
             "server_fd_limit": fd_limit,
+            "commit": source_revision(),
             "rounds": args.rounds,
             "duration": args.duration,
             "rows": [
