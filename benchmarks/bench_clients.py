@@ -136,9 +136,14 @@ def open_client(name: str, port: int, deflate: bool = False) -> Bound:
         ws: Any = requests_ws.connect(uri, compression=compression, max_size=None)
         return Bound(ws.send, ws.send, ws.recv, ws.close)
     if name == "websockets":
+        import inspect
+
         from websockets.sync.client import connect
 
-        ws = connect(uri, compression=compression, max_size=None)
+        options: dict[str, Any] = {"compression": compression, "max_size": None}
+        if "legacy" in inspect.signature(connect).parameters:
+            options["legacy"] = True  # websockets >= 17: connect() returns the connection
+        ws = connect(uri, **options)
         return Bound(ws.send, ws.send, ws.recv, ws.close)
     if name == "websocket-client":
         import websocket
