@@ -171,7 +171,7 @@ class MinimalClient:
             self._start = self._end = 0
         elif self._end == len(self._buffer):
             pending = self._end - self._start
-            self._buffer[:pending] = self._view[self._start : self._end]
+            self._buffer[:pending] = self._buffer[self._start : self._end]  # a copy: no overlap
             self._start, self._end = 0, pending
         n = self._sock.recv_into(self._view[self._end :])
         if not n:
@@ -183,7 +183,7 @@ class MinimalClient:
         while self._end - self._start < n:
             if self._start + n > len(self._buffer):
                 pending = self._end - self._start
-                self._buffer[:pending] = self._view[self._start : self._end]
+                self._buffer[:pending] = self._buffer[self._start : self._end]  # a copy: no overlap
                 self._start, self._end = 0, pending
             self._receive()
         return self._start
