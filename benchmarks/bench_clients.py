@@ -29,7 +29,8 @@ clients compared in a scenario ran seconds apart. Rates are medians over the
 rounds; ratios are medians of the same-round ratios. requests_ws and websockets.sync
 run with their defaults except ``compression`` (off but for the deflate
 scenario) and ``max_size=None``. ``--json PATH`` writes the rates for
-benchmarks/chart.py.
+benchmarks/chart.py. benchmarks/results.md and results.json are the output of
+the last full run (the commit measured is in both).
 """
 
 from __future__ import annotations
@@ -606,11 +607,11 @@ def main() -> None:
         measured = ratio("requests_ws", target.reference, target.scenario)
         text = f"{TITLES[target.scenario]} >= {target.ratio:.2f} x {CLIENTS[target.reference]}"
         by_cpu = ratio("requests_ws", target.reference, target.scenario, by_cpu=True)
-        cpu_cell = "n/a" if by_cpu is None else f"{by_cpu:.2f} x"
+        cpu_cell = "n/a" if by_cpu is None else f"{by_cpu:.3f} x"
         if measured is None:
             verdict(text, None, "n/a", None, cpu_cell)
             continue
-        verdict(text, measured, f"{measured:.2f} x", measured >= target.ratio, cpu_cell)
+        verdict(text, measured, f"{measured:.3f} x", measured >= target.ratio, cpu_cell)
     peak = memory.get("requests_ws")
     if "msg64m" in chosen:
         verdict(
