@@ -474,16 +474,29 @@ class _VerboseFormatter(logging.Formatter):
         return f"[{source}] {text}" if source not in ("", "client", "cli") else text
 
 
-def _enable_verbose(out: TextIO) -> logging.Handler:
+class _VerboseHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """The ``--verbose`` handler; remembers the logger level it replaced."""
+
+    previous_level = logging.NOTSET
+
+
+def _enable_verbose(out: TextIO) -> _VerboseHandler:
     """Show every record of the ``requests_ws`` logger hierarchy (the
     connection's frames, ``requests_ws.proxy``'s CONNECT exchange...)."""
-    handler = logging.StreamHandler(out)
+    handler = _VerboseHandler(out)
     handler.setLevel(logging.DEBUG)
     handler.setFormatter(_VerboseFormatter())
     logger = logging.getLogger("requests_ws")
+    handler.previous_level = logger.level
     logger.addHandler(handler)
     logger.setLevel(logging.DEBUG)
     return handler
+
+
+def _disable_verbose(handler: _VerboseHandler) -> None:
+    logger = logging.getLogger("requests_ws")
+    logger.removeHandler(handler)
+    logger.setLevel(handler.previous_level)
 
 
 # -- printing ---------------------------------------------------------------------
@@ -735,6 +748,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command-line client; return the exit status."""
     args = _parse_args(argv)
     handler = _enable_verbose(sys.stderr) if args.verbose else None
+    try:
+        return _session(args)
+    finally:
+        if handler is not None:
+            _disable_verbose(handler)
+
+
+def _session(args: argparse.Namespace) -> int:
+    """Connect, run the mode, close; return the exit status."""
     interactive = sys.stdin.isatty() and not args.execute and not args.listen
     interactive = interactive and args.count is None
     prompt = "> " if interactive and sys.stdout.isatty() else None
@@ -777,8 +799,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         output.prompt = None
         _close_quietly(ws)
-        if handler is not None:
-            logging.getLogger("requests_ws").removeHandler(handler)
     return status
 
 

@@ -256,13 +256,17 @@ def test_verbose_masks_credentials_in_a_refused_handshake(ws_server: Any) -> Non
 def test_verbose_shows_every_requests_ws_logger() -> None:
     """Records of the whole hierarchy (issue 10's requests_ws.proxy too) show."""
     stream = io.StringIO()
+    logger = logging.getLogger("requests_ws")
+    level = logger.level
     handler = cli._enable_verbose(stream)
     try:
         logging.getLogger("requests_ws.proxy").debug("< HTTP/1.1 407 (schemes: Basic)")
         logging.getLogger("requests_ws.client").debug("< PING b''")
         logging.getLogger("unrelated").warning("not ours")
     finally:
-        logging.getLogger("requests_ws").removeHandler(handler)
+        cli._disable_verbose(handler)
+    # Left as it was: other tests must not pay for DEBUG records.
+    assert logger.level == level and handler not in logger.handlers
     assert stream.getvalue().splitlines() == [
         "[proxy] < HTTP/1.1 407 (schemes: Basic)",
         "< PING b''",
