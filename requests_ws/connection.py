@@ -32,9 +32,11 @@ The rules, one owner per piece of state:
 
 A server's close frame (or a protocol violation) is queued after the
 messages that arrived before it. It is answered as soon as the application has
-taken those messages and asks for more, at once when none were queued, and
-after ``close_timeout`` when the application never comes; the reply repeats
-the server's code and reason.
+taken those messages and comes back to ``recv()`` -- at once when none were
+queued and the application is not busy with a message it just took, so that
+the replies it sends before its next ``recv()`` go out first -- and after
+``close_timeout`` when the application never comes; the reply repeats the
+server's code and reason.
 """
 
 from __future__ import annotations
@@ -70,7 +72,7 @@ from .protocol import (
     State,
 )
 from .readiness import Readiness
-from .sending import CONTINUING, CONTROL_WRITE, FrameWriter, NotBegun
+from .sending import CLOSE, CONTINUING, CONTROL_WRITE, PING, PONG, FrameWriter, NotBegun
 from .tls_tunnel import TunnelledTLS, is_tunnelled_tls
 
 if TYPE_CHECKING:
@@ -90,6 +92,9 @@ _RECHECK = 0.25
 # to write it again when the socket could not take it.
 _OWED_RETRY = 0.05
 _READ_SIZE = 65536
+# Read buffers kept for reuse by any connection (list.pop/append are atomic).
+_READ_BUFFERS: list[memoryview] = []
+_POOLED_BUFFERS = 16
 _DIRECT_READ_SIZE = 262144
 # Frames with a payload at least this large are written as header + payload.
 _LARGE_WRITE = 16384
@@ -191,7 +196,6 @@ class ClientConnection:
         self._wake_r.setblocking(False)
         self._wake_w.setblocking(False)
         self._readiness = Readiness(stream.fileno(), self._wake_r.fileno())
-        self._read_view = memoryview(bytearray(_READ_SIZE))
 
         # Everything below is guarded by the state lock.
         self._cond = threading.Condition(threading.Lock())
@@ -213,6 +217,9 @@ class ClientConnection:
         self._keepalive: bytes | None = None
         self._next_keepalive = None if ping_interval is None else time.monotonic() + ping_interval
         self._owed_retry_at = 0.0
+        # Between recv() returning a message and the application's next
+        # recv(): replies it sends meanwhile go out before a close frame.
+        self._app_busy = False
         # The right to call recv() / recv_streaming(): one caller at a time.
         self._recv_guard = threading.Lock()
 
@@ -343,15 +350,19 @@ class ClientConnection:
         queue = self._queue
         cond.acquire()
         try:
+            # Back in recv(): a close frame queued next may be answered now.
+            self._app_busy = False
             while True:
                 if queue.complete and not streaming:
                     message = queue.pop()
                     self._after_take_locked()
+                    self._app_busy = True
                     return message
                 if streaming and len(queue):
                     piece = queue.pop_piece()
                     self._after_take_locked()
                     if piece is not None:
+                        self._app_busy = piece[2]
                         return piece
                 if queue.terminal_reached:
                     cond.release()
@@ -444,14 +455,25 @@ class ClientConnection:
         protocol = self.protocol
         with cond:
             direct = protocol.direct_buffer()
+        view = None
         try:
             if direct is not None:
                 size = self._stream.recv_into(direct, min(len(direct), _DIRECT_READ_SIZE))
             else:
-                size = self._stream.recv_into(self._read_view)
+                # Read buffers are shared through a pool and held only during
+                # a read: an idle connection holds none.
+                try:
+                    view = _READ_BUFFERS.pop()
+                except IndexError:
+                    view = memoryview(bytearray(_READ_SIZE))
+                size = self._stream.recv_into(view)
         except _READ_WOULD_BLOCK:
+            if view is not None:
+                _READ_BUFFERS.append(view)
             return False
         except OSError as exc:
+            if view is not None:
+                _READ_BUFFERS.append(view)
             self._terminate(exc, eof=True)
             return True
         finally:
@@ -463,10 +485,10 @@ class ClientConnection:
                 eof = True
             else:
                 eof = False
-                if direct is not None:
+                if view is None:
                     protocol.direct_received(size)
                 else:
-                    protocol.receive_data(self._read_view[:size])
+                    protocol.receive_data(view[:size])  # copies what it keeps
                 events = protocol.events_received()
                 if events:
                     self._dispatch_locked(events)
@@ -477,6 +499,8 @@ class ClientConnection:
                 or (streaming and len(queue) > 0)
             )
             owed = bool(self._writer.owed)
+        if view is not None and len(_READ_BUFFERS) < _POOLED_BUFFERS:
+            _READ_BUFFERS.append(view)
         if owed:
             try:
                 self._writer.flush_owed(begin_deadline, write_deadline)
@@ -507,7 +531,7 @@ class ClientConnection:
                     self.logger.debug("< PING %r", event.data)
                 if protocol.close_sent is None:
                     # Only the latest ping needs its pong (RFC 6455 5.5.3).
-                    self._writer.owed.pong = protocol.send_pong(event.data)
+                    self._writer.owed[PONG] = protocol.send_pong(event.data)
             elif kind is Pong:
                 if debug:
                     self.logger.debug("< PONG %r", event.data)
@@ -517,7 +541,7 @@ class ClientConnection:
                     self.logger.debug("< %s", _describe(event))
                 queue.put_terminal(event)
                 self._terminal_at = time.monotonic()
-                if queue.terminal_reached:
+                if queue.terminal_reached and not self._app_busy:
                     self._answer_terminal_locked()
                 notify = True
         if notify:
@@ -543,8 +567,8 @@ class ClientConnection:
     def _owe_close_locked(self, frame: bytes, wake: bool = True) -> None:
         self._close_sent_at = time.monotonic()
         owed = self._writer.owed
-        owed.close = frame
-        owed.ping = None
+        owed[CLOSE] = frame
+        owed.pop(PING, None)
         if self.logger.isEnabledFor(logging.DEBUG):
             self.logger.debug("> CLOSE %s", self.protocol.close_sent)
         if wake:
@@ -1094,7 +1118,7 @@ class ClientConnection:
                 payload = os.urandom(4)
             self._pings[payload] = _PendingPing(now, keepalive=True)
             self._keepalive = payload
-            self._writer.owed.ping = self.protocol.send_ping(payload)
+            self._writer.owed[PING] = self.protocol.send_ping(payload)
         self._retry_owed()
 
     def _keepalive_failed(self) -> None:
