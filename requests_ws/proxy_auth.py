@@ -62,6 +62,7 @@ _DIGEST_ALGORITHMS: dict[str, tuple[int, Callable[[bytes], Any]]] = {
     "MD5": (1, hashlib.md5),
     "MD5-SESS": (1, hashlib.md5),
 }
+_LABELS = {"ntlm": "NTLM", "negotiate": "Negotiate"}
 # At most this many CONNECT requests for one tunnel, whatever the proxy says.
 MAX_ROUNDS = 8
 
@@ -127,7 +128,7 @@ def _parse_one_header(text: str) -> list[Challenge]:
         scheme = match.group(1)
         position = match.end()
         token68 = _TOKEN68_RE.match(text, position)
-        if token68 is not None and _PARAM_NAME_RE.match(text, position) is None:
+        if token68 is not None:
             found.append(Challenge(scheme, token=token68.group(1)))
             position = token68.end()
             continue
@@ -407,6 +408,10 @@ def _quote(text: str) -> str:
     return text.replace("\\", "\\\\").replace('"', '\\"')
 
 
+class _SchemeFailed(ProxyError):
+    """A scheme could not produce an answer (no ticket, pyspnego's error)."""
+
+
 def _import_spnego(scheme: str, proxy_url: str) -> Any:
     try:
         import spnego
@@ -464,7 +469,7 @@ class _Spnego(_Scheme):
                 if self.username is None
                 else f"the credentials of user {self.username!r}"
             )
-            raise ProxyError(
+            raise _SchemeFailed(
                 f"{self.label} authentication to proxy {self.proxy_url} with {whose} "
                 f"failed: {type(exc).__name__}: {_first_line(exc)}",
                 proxy=self.proxy_url,
@@ -550,6 +555,9 @@ class TunnelAuth:
         self.from_memory = False
         self.pending: str | None = None  # to send first on the next connection
         self.rounds = 0
+        self.failed: list[_Scheme] = []  # rejected or failed, in the order tried
+        self.failure: ProxyError | None = None  # why a scheme could not even answer
+        self.needs_new_connection = False  # set by answer(): send it on a new connection
 
     # What routes.py calls -------------------------------------------------------
 
@@ -558,7 +566,7 @@ class TunnelAuth:
         self.rounds += 1
         if self.pending is not None:
             header, self.pending = self.pending, None
-            return self._log(header)
+            return header  # logged when answer() made it
         if self.scheme is None:
             remembered = self.memory.get(self.proxy_url, self.username)
             if remembered is None:
@@ -573,7 +581,17 @@ class TunnelAuth:
             )
         elif isinstance(self.scheme, _Spnego):
             self.scheme.restart()
-        return self._log_maybe(self.scheme.first())
+        try:
+            return self._log_maybe(self.scheme.first())
+        except _SchemeFailed as exc:
+            if not self.from_memory:
+                raise
+            # The remembered scheme cannot answer now (no ticket): ask the proxy.
+            logger.debug("proxy %s: %s", self.proxy_url, exc)
+            self.memory.forget(self.proxy_url, self.username)
+            self.scheme = None
+            self.from_memory = False
+            return None
 
     def answer(self, challenges: list[Challenge], status_line: str) -> str:
         """The ``Proxy-Authorization`` answering a 407; raises when there is none."""
@@ -589,27 +607,43 @@ class TunnelAuth:
         )
         if self.scheme is not None:
             mine = [c for c in challenges if c.name == self.scheme.name]
-            if mine:
-                header = self.scheme.respond(self._best(mine))
-                if header is not None:
-                    return self._log(header)
-            if not self.from_memory:
-                self.memory.forget(self.proxy_url, self.username)
-                raise self._rejected(status_line)
-            # What was remembered no longer works: start over from the challenge.
+            header = self._respond(self.scheme, mine) if mine else None
+            if header is not None:
+                return self._log(header)
             self.memory.forget(self.proxy_url, self.username)
+            if not self.from_memory:
+                self.failed.append(self.scheme)
+            # Rejected: the next weaker scheme offered, if any. (What was
+            # remembered and no longer works is simply started over.)
             self.scheme = None
             self.from_memory = False
-        self.scheme = self._choose(challenges, status_line)
-        header = self.scheme.respond(
-            self._best([c for c in challenges if c.name == self.scheme.name])
-        )
-        if header is None:
-            raise self._rejected(status_line)
-        return self._log(header)
+        while True:
+            chosen = self._choose(challenges, status_line)
+            self.scheme = chosen
+            mine = [c for c in challenges if c.name == chosen.name]
+            header = self._respond(chosen, mine)
+            if header is not None:
+                # After a rejected scheme, the next one starts on a new connection:
+                # proxies tie a connection to the scheme it began with.
+                self.needs_new_connection = bool(self.failed)
+                return self._log(header)
+            self.failed.append(chosen)
+
+    def _respond(self, scheme: _Scheme, challenges: list[Challenge]) -> str | None:
+        """The scheme's answer; None when it failed (the failure kept for the error)."""
+        try:
+            return scheme.respond(self._best(challenges))
+        except _SchemeFailed as exc:
+            self.failure = exc
+            return None
 
     def connection_closed(self, header: str) -> None:
-        """The proxy closed after the 407 that ``header`` answers."""
+        """The proxy closed after the 407 that ``header`` answers (or
+        :attr:`needs_new_connection` asked for a new connection)."""
+        if self.needs_new_connection:
+            self.needs_new_connection = False
+            self.pending = header  # the new scheme's first leg
+            return
         if self.scheme is not None and self.scheme.bound:
             if isinstance(self.scheme, _Spnego) and self.scheme.legs > 1:
                 raise ProxyError(
@@ -651,11 +685,15 @@ class TunnelAuth:
         return _Spnego(name, label, self.username, self.password, self.proxy_host, self.proxy_url)
 
     def _choose(self, challenges: list[Challenge], status_line: str) -> _Scheme:
+        """The strongest scheme offered that can be answered and has not failed."""
         names = {c.name for c in challenges}
-        if self.hook is not None and self.hook.scheme.lower() in names:
+        failed = {scheme.name for scheme in self.failed}
+        if self.hook is not None and self.hook.scheme.lower() in names - failed:
             return _Hooked(self.hook, self.proxy_url, self.target)
         known = sorted(
-            (n for n in names if n in _STRENGTH), key=lambda n: _STRENGTH[n], reverse=True
+            (n for n in names - failed if n in _STRENGTH),
+            key=lambda n: _STRENGTH[n],
+            reverse=True,
         )
         have_spnego = _spnego_available()
         for name in known:
@@ -674,11 +712,15 @@ class TunnelAuth:
                         self.username, self.password or "", self.target, self.memory
                     )
                 continue
-            if name == "basic":
-                if names & {"digest", "ntlm", "negotiate"}:
-                    # Never a password in the clear to a proxy that takes better.
-                    raise self._cannot(status_line, names, have_spnego)
+            if name == "basic" and not names & {"digest", "ntlm", "negotiate"}:
+                # Never a password in the clear to a proxy that takes better.
                 return _Basic(self.username, self.password or "")
+        if self.failure is not None and not any(
+            isinstance(scheme, (_Basic, _DigestScheme)) for scheme in self.failed
+        ):
+            raise self.failure
+        if self.failed:
+            raise self._rejected(status_line)
         raise self._cannot(status_line, names, have_spnego)
 
     @staticmethod
@@ -695,12 +737,12 @@ class TunnelAuth:
         return ", ".join(c.describe() for c in self.offered) or "nothing"
 
     def _rejected(self, status_line: str, why: str = "") -> InvalidProxyStatus:
-        tried = self.scheme.name if self.scheme is not None else "none"
-        label = {"ntlm": "NTLM", "negotiate": "Negotiate"}.get(tried, tried.capitalize())
+        tried = self.failed or ([self.scheme] if self.scheme is not None else [])
+        labels = ", ".join(_LABELS.get(s.name, s.name.capitalize()) for s in tried) or "none"
         who = "the logged-in user" if self.username is None else f"user {self.username!r}"
         message = (
             f"proxy {self.proxy_url} refused CONNECT to {self.target}: {status_line} "
-            f"(the proxy rejected the credentials of {who} with {label} authentication"
+            f"(the proxy rejected the credentials of {who}; tried: {labels}"
             f"{'; ' + why if why else ''}); it offered: {self._offered_text()}"
         )
         return _status_error(message, self.proxy_url, status_line)

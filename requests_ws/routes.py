@@ -527,6 +527,9 @@ def _tunnel(stream: Any, route: Route, remaining: Any, auth: proxy_auth.TunnelAu
         )
         header = auth.answer(challenges, f"{status} {reason}".rstrip())
         answered_before = True
+        if auth.needs_new_connection:
+            auth.connection_closed(header)
+            return False
         if not _read_body_if_kept(stream, parts[0], headers, remaining):
             proxy_auth.logger.debug("proxy %s closes the connection after its 407", proxy.url)
             auth.connection_closed(header)
