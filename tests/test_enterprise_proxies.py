@@ -627,8 +627,7 @@ def test_curl_passes_the_same_squid(
     url = plain_server.uri.replace("ws://", "http://")
     result = subprocess.run(
         [curl, "-sS", "-p", "-o", os.devnull, "-w", "%{http_code}", "-x", esquid.url(role)]
-        + options
-        + [url],
+        + [*options, url],
         capture_output=True,
         text=True,
         timeout=30,

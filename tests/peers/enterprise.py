@@ -65,6 +65,9 @@ class EnterpriseSquid(ProxyProcess):
                 listen.append(f"http_port 127.0.0.1:{port} name={role}")
         acls = "\n".join(f"acl p_{role} myportname {role}" for role in ROLES)
         persistent = "off" if closing else "on"
+        negotiate_helper = (
+            f"{HELPERS}/negotiate_kerberos_auth -k {kdc.keytab} -s {kdc.service}@{REALM}"
+        )
         config = f"""
 {chr(10).join(listen)}
 pid_filename none
@@ -76,7 +79,7 @@ coredump_dir {self.directory}
 cache_log stdio:{self.log}
 logformat conn %>a:%>p %Ss/%03>Hs %rm %ru %un
 access_log stdio:{self.access_log} logformat=conn
-auth_param negotiate program {HELPERS}/negotiate_kerberos_auth -k {kdc.keytab} -s {kdc.service}@{REALM}
+auth_param negotiate program {negotiate_helper}
 auth_param negotiate children 2
 auth_param ntlm program {HELPERS}/ntlm_fake_auth
 auth_param ntlm children 2
