@@ -625,9 +625,9 @@ def test_curl_passes_the_same_squid(
             pytest.fail("curl is not installed")
         pytest.skip("curl is not installed")
     url = plain_server.uri.replace("ws://", "http://")
+    command = [curl, "-sS", "-p", "-o", os.devnull, "-w", "%{http_code}", "-x", esquid.url(role)]
     result = subprocess.run(
-        [curl, "-sS", "-p", "-o", os.devnull, "-w", "%{http_code}", "-x", esquid.url(role)]
-        + [*options, url],
+        [*command, *options, url],
         capture_output=True,
         text=True,
         timeout=30,
