@@ -304,11 +304,34 @@ def test_basic_never_goes_to_a_proxy_that_offers_digest(
     assert answers and all("Digest ****" in m for m in answers)
 
 
+@pytest.mark.parametrize(
+    ("role", "credentials"),
+    [("tls_digest", DIGEST), ("tls_ntlm", "CORP%5Cbob:ntlm-pass"), ("tls", "")],
+    ids=["digest", "ntlm", "negotiate"],
+)
+def test_each_scheme_through_an_https_proxy_for_ws_and_wss(
+    esquid: Any,
+    plain_server: Any,
+    tls_server: Any,
+    tls: Any,
+    role: str,
+    credentials: str,
+    no_leaks: None,
+) -> None:
+    proxy = esquid.url(role, credentials)
+    with requests_ws.connect(plain_server.uri, proxy=proxy, verify=tls.ca_path) as ws:
+        echo(ws)
+    with requests_ws.connect(tls_server.uri, proxy=proxy, verify=tls.ca_path) as ws:
+        echo(ws)
+        assert type(ws.socket).__name__ == "SSLTransport"
+    assert len(statuses(esquid, tls_server.port, 1)) == 1
+
+
 # -- a proxy that closes the connection after each 407 ----------------------------------
 
 
 def test_closing_proxy_reconnects_for_digest_and_negotiate(
-    closing_squid: Any, plain_server: Any, tls_server: Any, tls: Any
+    closing_squid: Any, plain_server: Any, tls_server: Any, tls: Any, no_leaks: None
 ) -> None:
     session = requests_ws.Session()
     with session.ws_connect(plain_server.uri, proxy=closing_squid.url("digest", DIGEST)) as ws:

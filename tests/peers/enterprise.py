@@ -21,13 +21,14 @@ from .kdc import KDC, REALM
 from .proxies import ProxyProcess, _wait_listening, free_port
 
 HELPERS = "/usr/lib/squid"
-ROLES = ("digest", "ntlm", "negotiate", "multi", "basic_digest", "tls")
+ROLES = ("digest", "ntlm", "negotiate", "multi", "basic_digest", "tls", "tls_digest", "tls_ntlm")
 
 
 class EnterpriseSquid(ProxyProcess):
     """Ports: ``digest``, ``ntlm``, ``negotiate``, ``multi`` (Negotiate, NTLM,
     Digest and Basic), ``basic_digest`` (Basic and Digest), ``tls`` (an HTTPS
-    proxy offering all of them)."""
+    proxy offering all of them), ``tls_digest`` and ``tls_ntlm`` (HTTPS
+    proxies with one scheme)."""
 
     name = "squid"
     user = "digestuser"
@@ -56,7 +57,7 @@ class EnterpriseSquid(ProxyProcess):
         self.access_log = os.path.join(self.directory, "access.log")
         listen = []
         for role, port in self.ports.items():
-            if role == "tls":
+            if role.startswith("tls"):
                 listen.append(
                     f"https_port 127.0.0.1:{port} tls-cert={cert_path} tls-key={key_path} "
                     f"name={role}"
@@ -96,6 +97,8 @@ auth_schemes negotiate p_negotiate
 auth_schemes basic,digest p_basic_digest
 auth_schemes negotiate,ntlm,digest,basic p_multi
 auth_schemes negotiate,ntlm,digest,basic p_tls
+auth_schemes digest p_tls_digest
+auth_schemes ntlm p_tls_ntlm
 acl authed proxy_auth REQUIRED
 http_access deny !authed
 http_access allow localhost
@@ -116,7 +119,7 @@ http_access deny all
             _wait_listening(port, process, self.log, self.name)
 
     def url(self, role: str, credentials: str = "") -> str:
-        scheme = "https" if role == "tls" else "http"
+        scheme = "https" if role.startswith("tls") else "http"
         host = "localhost" if role in ("tls", "negotiate", "multi") else "127.0.0.1"
         at = f"{credentials}@" if credentials else ""
         return f"{scheme}://{at}{host}:{self.ports[role]}"
