@@ -782,9 +782,9 @@ class TunnelAuth:
 
 
 def _status_error(message: str, proxy_url: str, status_line: str) -> InvalidProxyStatus:
-    parts = status_line.split(" ", 2)
-    status = int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else 407
-    reason = parts[2] if len(parts) > 2 else ""
+    """The error for a refusal; ``status_line`` is the answer's "407 Reason"."""
+    code, _, reason = status_line.partition(" ")
+    status = int(code) if code.isdigit() else 407
     return InvalidProxyStatus(message, proxy=proxy_url, status=status, reason=reason)
 
 

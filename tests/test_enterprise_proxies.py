@@ -205,7 +205,16 @@ def test_digest_rejected_names_scheme_and_offer(esquid: Any, plain_server: Any) 
     assert isinstance(error, ProxyError) and isinstance(error, requests.exceptions.ProxyError)
     text = str(error)
     assert "Digest" in text and "tried: Digest" in text and "offered: Digest (MD5)" in text
+    assert error.reason == "Proxy Authentication Required"
     assert "wrong-pass" not in text and "wrong-pass" not in repr(error)
+
+
+def test_no_password_in_a_proxy_repr() -> None:
+    from requests_ws.routes import Proxy
+
+    proxy = Proxy.parse("http://CORP%5Cme:hunter2@proxy.corp:3128")
+    assert proxy.username == "CORP\\me" and proxy.password == "hunter2"
+    assert "hunter2" not in repr(proxy) and "hunter2" not in proxy.url
 
 
 def test_digest_from_session_proxies_and_proxies_kwarg(
@@ -520,7 +529,7 @@ def test_pac_chooses_a_proxy_and_direct(
 
 
 def test_pac_fails_over_from_a_dead_proxy(
-    squid: Any, plain_server: Any, tls_server: Any, tls: Any
+    squid: Any, plain_server: Any, tls_server: Any, tls: Any, no_leaks: None
 ) -> None:
     from .peers.proxies import free_port
     from .test_proxies import count_tunnels
