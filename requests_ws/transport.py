@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import re
 import socket
 import ssl as ssl_module
 import time
@@ -37,12 +38,12 @@ import requests.adapters
 import requests.hooks
 import requests.utils
 import urllib3
-from requests.cookies import extract_cookies_to_jar
+from requests.cookies import extract_cookies_to_jar, merge_cookies
 from urllib3.util import SKIP_HEADER
 
-from .exceptions import InvalidHandshake, InvalidStatus, OpenTimeout
+from .exceptions import InvalidHandshake, InvalidStatus, OpenTimeout, ProxyError
 from .proxy_auth import ProxyAuth
-from .routes import Route, open_stream, select_route
+from .routes import Proxy, Route, open_stream, select_route
 
 __all__ = ["SocketLike", "Upgraded", "open_upgraded", "http_url"]
 
@@ -125,6 +126,8 @@ class _StreamAdapter(requests.adapters.HTTPAdapter):
         self, request: requests.PreparedRequest, **kwargs: Any
     ) -> requests.Response:
         stream = open_stream(self.route, self.deadline.remaining())
+        # An auth hook's retry comes through here too: it gets the time left.
+        kwargs["timeout"] = self.deadline.remaining()
         pool = _StreamPool(self.route, stream)
         self.pools.append(pool)
         try:
@@ -150,6 +153,106 @@ class _StreamAdapter(requests.adapters.HTTPAdapter):
 
     def request_url(self, request: requests.PreparedRequest, proxies: Any) -> str:
         return request.path_url
+
+
+class _DeadlineSender:
+    """A mounted adapter, as seen by the response's hooks.
+
+    It stands in as ``response.connection`` so that an auth hook's retry
+    (``HTTPDigestAuth`` calls ``r.connection.send``) gets the time left
+    before the deadline, and turns requests' proxy errors into
+    :class:`ProxyError` with the proxy's status and reason.
+    """
+
+    def __init__(
+        self, adapter: requests.adapters.BaseAdapter, deadline: _Deadline, proxy_url: str | None
+    ) -> None:
+        self.adapter = adapter
+        self.deadline = deadline
+        self.proxy_url = proxy_url
+
+    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
+        kwargs["timeout"] = self.deadline.remaining()
+        try:
+            response: requests.Response = self.adapter.send(request, **kwargs)
+        except requests.exceptions.ProxyError as exc:
+            if isinstance(exc, ProxyError):
+                raise
+            raise _proxy_error(self.proxy_url, str(request.url), exc) from exc
+        return response
+
+    def close(self) -> None:
+        self.adapter.close()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.adapter, name)
+
+
+_TUNNEL_FAILED = re.compile(r"Tunnel connection failed: (\d{3})(?: ([^'\"\)]*))?")
+
+
+def _proxy_error(
+    proxy_url: str | None, url: str, exc: requests.exceptions.ProxyError
+) -> ProxyError:
+    """Our ProxyError for the proxy error a mounted adapter raised."""
+    proxy = Proxy.parse(proxy_url).url if proxy_url else "the proxy"
+    target = urllib.parse.urlsplit(url).netloc.rpartition("@")[2]
+    match = _TUNNEL_FAILED.search(str(exc))
+    if match is None:
+        return ProxyError(f"proxy {proxy} failed for {target}: {exc}", proxy=proxy)
+    status = int(match.group(1))
+    reason = (match.group(2) or "").strip()
+    message = f"proxy {proxy} refused CONNECT to {target}: {status} {reason}".rstrip()
+    if status == 407:
+        message += " (the proxy requires authentication, or rejected the credentials)"
+    return ProxyError(message, proxy=proxy, status=status, reason=reason)
+
+
+def _proxies_for(session_proxies: Mapping[str, str], proxy: str | bool | None) -> dict[str, str]:
+    """The proxies mapping to hand to a mounted adapter for ``proxy=``."""
+    if proxy is True:
+        return dict(session_proxies)
+    if isinstance(proxy, str):
+        return {"all": proxy}
+    return {}
+
+
+def _mounted_adapter_serves(
+    adapter: requests.adapters.BaseAdapter,
+    url: str,
+    proxies: Mapping[str, str],
+    route_options: Mapping[str, Any],
+) -> bool:
+    """Whether the session's mounted adapter sends the request, or our route.
+
+    A custom adapter (any subclass of HTTPAdapter, or any other adapter)
+    serves the request unless the caller asked for what only our route does
+    (``sock=``, ``unix_path``, ``ssl=``, ``server_hostname=``, ``proxy_ssl=``,
+    ``proxy_server_hostname=``), or the URL is ``http://`` behind an HTTP(S)
+    proxy: urllib3 forwards such requests instead of tunnelling, and proxies
+    strip ``Upgrade``, so our route, which always tunnels, takes them.
+    """
+    if type(adapter) is requests.adapters.HTTPAdapter:
+        return False
+    if any(
+        route_options[name] is not None
+        for name in (
+            "sock",
+            "unix_path",
+            "ssl_context",
+            "server_hostname",
+            "proxy_ssl",
+            "proxy_server_hostname",
+        )
+    ):
+        return False
+    if url.startswith("http:"):
+        proxy_url = requests.utils.select_proxy(url, dict(proxies)) or ""
+        if "://" not in proxy_url and proxy_url:
+            proxy_url = "http://" + proxy_url
+        if proxy_url.lower().startswith(("http:", "https:")):
+            return False
+    return True
 
 
 class _StreamConnection(urllib3.connection.HTTPConnection):
@@ -277,11 +380,14 @@ def open_upgraded(
                 proxy_auth=proxy_auth,
                 use_pac=explicit_proxies is None,
             )
+            taken = False
             try:
                 if response.status_code == 101:
                     # Redirects first, then any auth retries (HTTPDigestAuth's 401).
                     response.history = history + response.history
-                    return _take_over(response)
+                    upgraded = _take_over(response)
+                    taken = True
+                    return upgraded
                 if not (allow_redirects and response.status_code in _REDIRECT_CODES):
                     _read_error_body(response)
                     raise InvalidStatus(response)
@@ -294,6 +400,9 @@ def open_upgraded(
                     )
                 prepared = _follow_redirect(session, response, prepared)
             finally:
+                if not taken:
+                    # Also releases http.client's reference to the socket.
+                    response.close()
                 if isinstance(response.connection, _StreamAdapter):
                     response.connection.close()
             if sock is not None or unix_path is not None:
@@ -318,19 +427,12 @@ def _send_once(
 ) -> requests.Response:
     """Send one request and run the session's hooks and cookie extraction."""
     url = str(prepared.url)
+    proxies = _proxies_for(settings["proxies"], route_options["proxy"])
     adapter = session.get_adapter(url)
-    mounted = type(adapter) is not requests.adapters.HTTPAdapter
-    plain = route_options["proxy"] is True and all(
-        route_options[name] is None
-        for name in ("sock", "unix_path", "ssl_context", "server_hostname", "proxy_ssl")
-    )
-    if mounted and plain and url.startswith("http:"):
-        # urllib3 forwards http:// requests through an HTTP(S) proxy instead
-        # of tunnelling, and proxies strip Upgrade: a ws:// URI behind such a
-        # proxy takes our route, which always tunnels.
-        proxy_url = requests.utils.select_proxy(url, settings["proxies"]) or ""
-        plain = not proxy_url.startswith(("http:", "https:"))
-    if not (mounted and plain):
+    sender: _StreamAdapter | _DeadlineSender
+    if _mounted_adapter_serves(adapter, url, proxies, route_options):
+        sender = _DeadlineSender(adapter, deadline, requests.utils.select_proxy(url, proxies))
+    else:
         route = select_route(
             url,
             session=session,
@@ -339,21 +441,30 @@ def _send_once(
             cert=settings["cert"],
             **route_options,
         )
-        adapter = _StreamAdapter(route, deadline)
-    remaining = deadline.remaining()
+        sender = _StreamAdapter(route, deadline)
     send_kwargs: dict[str, Any] = {
         "stream": True,
-        "timeout": remaining,
+        "timeout": deadline.remaining(),
         "verify": settings["verify"],
         "cert": settings["cert"],
-        "proxies": settings["proxies"],
+        "proxies": proxies,
     }
     started = time.monotonic()
-    response = adapter.send(prepared, **send_kwargs)
-    response.elapsed = datetime.timedelta(seconds=time.monotonic() - started)
-    response = requests.hooks.dispatch_hook(  # type: ignore[no-untyped-call]
-        "response", prepared.hooks, response, **send_kwargs
-    )
+    first = sender.send(prepared, **send_kwargs)
+    first.elapsed = datetime.timedelta(seconds=time.monotonic() - started)
+    if isinstance(sender, _DeadlineSender):
+        # An auth hook's retry (``r.connection.send``) gets the time left.
+        first.connection = sender  # type: ignore[assignment]
+    try:
+        response = requests.hooks.dispatch_hook(  # type: ignore[no-untyped-call]
+            "response", prepared.hooks, first, **send_kwargs
+        )
+    except BaseException:
+        # A hook failed (an auth retry timed out...): close what was opened.
+        first.close()
+        if isinstance(sender, _StreamAdapter):
+            sender.close()
+        raise
     if response.history:
         # An auth hook (HTTPDigestAuth) retried: keep the cookies of each answer.
         for earlier in response.history:
@@ -388,7 +499,11 @@ def _follow_redirect(
     redirected = prepared.copy()
     redirected.url = target
     redirected.headers.pop("Cookie", None)
-    redirected.prepare_cookies(session.cookies)
+    # As requests does: the request's own cookies, the answer's, the session's.
+    jar = redirected._cookies  # type: ignore[attr-defined]
+    extract_cookies_to_jar(jar, prepared, response.raw)  # type: ignore[no-untyped-call]
+    merge_cookies(jar, session.cookies)  # type: ignore[no-untyped-call]
+    redirected.prepare_cookies(jar)
     session.rebuild_auth(redirected, response)  # type: ignore[no-untyped-call]
     response.close()
     return redirected
