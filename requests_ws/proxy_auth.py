@@ -610,11 +610,10 @@ class TunnelAuth:
             header = self._respond(self.scheme, mine) if mine else None
             if header is not None:
                 return self._log(header)
+            # Rejected (remembered or not: the same credentials would fail
+            # again): the next weaker scheme offered, if any.
             self.memory.forget(self.proxy_url, self.username)
-            if not self.from_memory:
-                self.failed.append(self.scheme)
-            # Rejected: the next weaker scheme offered, if any. (What was
-            # remembered and no longer works is simply started over.)
+            self.failed.append(self.scheme)
             self.scheme = None
             self.from_memory = False
         while True:

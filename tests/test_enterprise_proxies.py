@@ -434,6 +434,41 @@ def test_proxy_auth_hook_for_another_scheme(scripted: Any, plain_server: Any) ->
     assert proxy.connections[0] == [None, "Token secret-token"]
 
 
+@pytest.fixture
+def ntlm_accounts(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
+    """The scripted proxy's NTLM accounts (pyspnego's acceptor reads NTLM_USER_FILE)."""
+    accounts = tmp_path / "ntlm-users"
+    accounts.write_text("CORP:bob:ntlm-pass\n")
+    monkeypatch.setenv("NTLM_USER_FILE", str(accounts))
+
+
+def test_ntlm_checked_for_real_and_rejected(
+    scripted: Any, plain_server: Any, ntlm_accounts: None
+) -> None:
+    proxy = scripted(accept="ntlm")
+    good = f"http://CORP%5Cbob:ntlm-pass@127.0.0.1:{proxy.port}"
+    with requests_ws.connect(plain_server.uri, proxy=good) as ws:
+        echo(ws)
+    assert [len(c) for c in proxy.connections] == [3] and not proxy.errors
+    with pytest.raises(InvalidProxyStatus) as info:
+        requests_ws.connect(
+            plain_server.uri, proxy=f"http://CORP%5Cbob:wrong-pass@127.0.0.1:{proxy.port}"
+        )
+    assert info.value.status == 407 and "tried: NTLM" in str(info.value)
+    assert "offered: NTLM" in str(info.value) and "wrong-pass" not in str(info.value)
+    # Remembered, NTLM went out in its two legs at once; rejected, it is not retried.
+    assert [len(c) for c in proxy.connections] == [3, 2] and len(proxy.errors) == 1
+
+
+def test_proxy_closing_in_the_middle_of_ntlm(
+    scripted: Any, plain_server: Any, ntlm_accounts: None
+) -> None:
+    proxy = scripted(accept="ntlm", close_after_ntlm_challenge=True)
+    url = f"http://CORP%5Cbob:ntlm-pass@127.0.0.1:{proxy.port}"
+    with pytest.raises(ProxyError, match="NTLM authentication, which must complete on one"):
+        requests_ws.connect(plain_server.uri, proxy=url)
+
+
 def test_rounds_are_bounded(scripted: Any, plain_server: Any) -> None:
     class Stubborn(requests_ws.ProxyAuth):
         scheme = "Token"

@@ -1,12 +1,16 @@
 """A small scripted CONNECT proxy for what squid cannot be made to do: Digest
 with SHA-256 (squid has MD5 only), nonces that go stale, a scheme of the
-caller's own (for the ``proxy_auth=`` hook), and closing after every 407.
+caller's own (for the ``proxy_auth=`` hook), closing after every 407, and
+NTLM that really checks the password (squid's ntlm_fake_auth takes anyone)
+or closes in the middle of the exchange.
 
-It checks Digest answers with its own computation (RFC 7616), records each
+It checks Digest answers with its own computation (RFC 7616) and NTLM with
+pyspnego's acceptor (accounts from ``NTLM_USER_FILE``), records each
 request's ``Proxy-Authorization`` per connection, and relays the tunnel."""
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import os
 import re
@@ -25,10 +29,11 @@ class Policy:
     password: str = "sha-pass"
     realm: str = "scripted"
     offer: list[str] = field(default_factory=lambda: ["SHA-256", "MD5"])
-    accept: str = "SHA-256"  # the Digest algorithm it takes; or "token"
+    accept: str = "SHA-256"  # the Digest algorithm it takes; or "token", or "ntlm"
     token: str = "secret-token"  # the custom scheme's expected credential
     stale_first: bool = False  # the first nonce it hands out is stale once used
     close_after_407: bool = False
+    close_after_ntlm_challenge: bool = False  # close after sending NTLM's type 2
 
 
 class AuthProxy:
@@ -99,6 +104,9 @@ class AuthProxy:
         return values
 
     def _handle(self, client: socket.socket, record: list[str | None]) -> None:
+        if self.policy.accept == "ntlm":
+            self._handle_ntlm(client, record)
+            return
         used_stale = False
         with client:
             reader = client.makefile("rb")
@@ -126,6 +134,55 @@ class AuthProxy:
                     self._respond_407(client, stale=False)
                 if self.policy.close_after_407:
                     return
+
+    def _handle_ntlm(self, client: socket.socket, record: list[str | None]) -> None:
+        import spnego
+
+        acceptor = None
+        with client:
+            reader = client.makefile("rb")
+            while True:
+                try:
+                    head = _read_head(reader)
+                except OSError:
+                    return
+                if head is None:
+                    return
+                request_line, headers = head
+                credentials = headers.get("proxy-authorization")
+                record.append(credentials)
+                token = None
+                if credentials and credentials.startswith("NTLM "):
+                    token = base64.b64decode(credentials[5:])
+                if token is None:
+                    self._send_407(client, ["NTLM"])
+                    continue
+                if acceptor is None:
+                    acceptor = spnego.server(protocol="ntlm")
+                try:
+                    answer = acceptor.step(token)
+                except Exception as exc:
+                    self.errors.append(f"NTLM rejected: {type(exc).__name__}")
+                    acceptor = None
+                    self._send_407(client, ["NTLM"])
+                    continue
+                if not acceptor.complete:
+                    assert answer is not None
+                    self._send_407(client, ["NTLM " + base64.b64encode(answer).decode()])
+                    if self.policy.close_after_ntlm_challenge:
+                        return
+                    continue
+                client.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
+                host, _, port = request_line.split()[1].rpartition(":")
+                self._relay(client, reader, host.strip("[]"), int(port))
+                return
+
+    def _send_407(self, client: socket.socket, challenges: list[str]) -> None:
+        body = b"authentication required\n"
+        lines = ["HTTP/1.1 407 Proxy Authentication Required"]
+        lines += [f"Proxy-Authenticate: {value}" for value in challenges]
+        lines.append(f"Content-Length: {len(body)}")
+        client.sendall(("\r\n".join(lines) + "\r\n\r\n").encode() + body)
 
     def _respond_407(self, client: socket.socket, stale: bool) -> None:
         body = b"authentication required\n"
