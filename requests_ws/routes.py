@@ -3,9 +3,13 @@ an HTTP or HTTPS proxy (always a CONNECT tunnel, for ``ws://`` too), or a
 SOCKS proxy; then TLS, or TLS inside the proxy's TLS.
 
 :func:`select_route` decides from the URL, the session's settings and the
-caller's options; :func:`open_stream` opens it within a timeout and turns
-every failure into the exception a requests user expects, naming the host
-or proxy at fault.
+caller's options (a PAC file's list of proxies included); :func:`open_stream`
+opens it within a timeout, failing over along that list, and turns every
+failure into the exception a requests user expects, naming the host or proxy
+at fault. The CONNECT exchange runs as many rounds as the proxy's
+authentication takes (:mod:`.proxy_auth` decides what to answer), and a
+certificate failure through a proxy says whether it may be intercepting TLS
+(:mod:`.interception`).
 """
 
 from __future__ import annotations
@@ -24,9 +28,18 @@ import requests.utils
 from requests.utils import DEFAULT_CA_BUNDLE_PATH, extract_zipped_paths
 from urllib3.util.ssltransport import SSLTransport
 
-from . import interception, pac, proxy_auth
-from . import proxy_auth as _auth_memory
+from . import interception, pac
 from .exceptions import InvalidProxyStatus, ProxyError
+from .proxy_auth import (
+    MAX_ROUNDS,
+    AuthMemory,
+    ProxyAuth,
+    TunnelAuth,
+    memory_for,
+    parse_challenges,
+    process_memory,
+)
+from .proxy_auth import logger as proxy_logger
 
 __all__ = ["Proxy", "Route", "select_route", "open_stream", "tls_context"]
 
@@ -100,9 +113,9 @@ class Route:
     proxy: Proxy | None = None
     sock: socket.socket | None = None
     unix_path: str | None = None
-    auth_memory: proxy_auth.AuthMemory | None = None
+    auth_memory: AuthMemory | None = None
     """What proxies asked for (the session's memory)."""
-    auth_hook: proxy_auth.ProxyAuth | None = None
+    auth_hook: ProxyAuth | None = None
     """The caller's hook for other proxy authentication schemes."""
     fallbacks: list[Proxy | None] = dataclasses.field(default_factory=list)
     """Where to go when ``proxy`` cannot be reached (a PAC file's list; None: DIRECT)."""
@@ -153,7 +166,7 @@ def select_route(
     proxy: str | bool | None = True,
     proxy_ssl: ssl.SSLContext | None = None,
     proxy_server_hostname: str | None = None,
-    proxy_auth: proxy_auth.ProxyAuth | None = None,
+    proxy_auth: ProxyAuth | None = None,
     use_pac: bool = True,
 ) -> Route:
     """Decide how to reach ``url`` (an ``http(s)://`` URL).
@@ -177,7 +190,7 @@ def select_route(
         server_hostname=server_hostname or host,
         sock=sock,
         unix_path=unix_path,
-        auth_memory=_auth_memory.memory_for(session),
+        auth_memory=memory_for(session),
         auth_hook=proxy_auth,
     )
     if sock is not None or unix_path is not None or proxy is None or proxy is False:
@@ -227,7 +240,7 @@ def open_stream(route: Route, timeout: float | None) -> Any:
         stream = route.sock
     elif route.unix_path is not None:
         stream = _connect_unix(route.unix_path, remaining())
-    elif route.proxy is None:
+    elif route.proxy is None and not route.fallbacks:
         stream = _connect_tcp(route.host, route.port, remaining())
     else:
         stream = _connect_via_proxies(route, remaining)
@@ -346,7 +359,7 @@ def _connect_via_proxies(route: Route, remaining: Any) -> Any:
                 route.on_proxy_failed(proxy)
             route.proxy = route.fallbacks.pop(0)
             following = route.proxy.url if route.proxy is not None else "DIRECT"
-            proxy_auth.logger.debug(
+            proxy_logger.debug(
                 "proxy %s failed (%s): trying %s",
                 proxy.url if proxy is not None else "DIRECT",
                 exc,
@@ -400,16 +413,16 @@ def _connect_http_proxy(route: Route, remaining: Any) -> Any:
     :mod:`.proxy_auth`); reconnect when the proxy closes after a 407."""
     proxy = route.proxy
     assert proxy is not None
-    auth = proxy_auth.TunnelAuth(
+    auth = TunnelAuth(
         proxy_url=proxy.url,
         proxy_host=proxy.host,
         username=proxy.username,
         password=proxy.password,
         target=_target(route),
-        memory=route.auth_memory or proxy_auth.process_memory(),
+        memory=route.auth_memory or process_memory(),
         hook=route.auth_hook,
     )
-    for _ in range(proxy_auth.MAX_ROUNDS):
+    for _ in range(MAX_ROUNDS):
         stream = _open_proxy_connection(proxy, remaining)
         try:
             if _tunnel(stream, route, remaining, auth):
@@ -419,8 +432,7 @@ def _connect_http_proxy(route: Route, remaining: Any) -> Any:
             raise
         stream.close()
     raise ProxyError(
-        f"proxy {proxy.url} closed the connection after every 407 "
-        f"({proxy_auth.MAX_ROUNDS} connections)",
+        f"proxy {proxy.url} closed the connection after every 407 ({MAX_ROUNDS} connections)",
         proxy=proxy.url,
         status=407,
     )
@@ -466,11 +478,13 @@ class _ProxyClosed(OSError):
     """The proxy closed the connection before answering."""
 
 
-def _tunnel(stream: Any, route: Route, remaining: Any, auth: proxy_auth.TunnelAuth) -> bool:
+def _tunnel(stream: Any, route: Route, remaining: Any, auth: TunnelAuth) -> bool:
     """Ask the proxy for a CONNECT tunnel over ``stream``, as many rounds as
-    its authentication takes. True: the tunnel is open; False: the proxy
-    closed the connection after a 407 and the next round needs a new one.
-    Raises InvalidProxyStatus when the proxy refuses."""
+    its authentication takes (``auth`` decides each Proxy-Authorization).
+
+    True: the tunnel is open; False: the proxy closed the connection after a
+    407 and the next round needs a new one. Raises InvalidProxyStatus when
+    the proxy refuses."""
     proxy = route.proxy
     assert proxy is not None
     target = _target(route)
@@ -490,7 +504,7 @@ def _tunnel(stream: Any, route: Route, remaining: Any, auth: proxy_auth.TunnelAu
         except OSError as exc:
             if answered_before and header is not None:
                 # Closed after its 407 without saying so: a new connection.
-                proxy_auth.logger.debug("proxy %s closed the connection after a 407", proxy.url)
+                proxy_logger.debug("proxy %s closed the connection after a 407", proxy.url)
                 auth.connection_closed(header)
                 return False
             raise ProxyError(
@@ -504,7 +518,7 @@ def _tunnel(stream: Any, route: Route, remaining: Any, auth: proxy_auth.TunnelAu
                 f"proxy {proxy.url} sent an invalid answer to CONNECT: {status_line[:100]!r}",
                 proxy=proxy.url,
             )
-        proxy_auth.logger.debug("CONNECT %s via %s: %s", target, proxy.url, status_line)
+        proxy_logger.debug("CONNECT %s via %s: %s", target, proxy.url, status_line)
         status = int(parts[1])
         reason = parts[2] if len(parts) > 2 else ""
         if 200 <= status < 300:
@@ -522,7 +536,7 @@ def _tunnel(stream: Any, route: Route, remaining: Any, auth: proxy_auth.TunnelAu
                     " (the proxy's policy forbids this tunnel; many allow CONNECT only to port 443)"
                 )
             raise InvalidProxyStatus(message, proxy=proxy.url, status=status, reason=reason)
-        challenges = proxy_auth.parse_challenges(
+        challenges = parse_challenges(
             value for name, value in headers if name == "proxy-authenticate"
         )
         header = auth.answer(challenges, f"{status} {reason}".rstrip())
@@ -531,7 +545,7 @@ def _tunnel(stream: Any, route: Route, remaining: Any, auth: proxy_auth.TunnelAu
             auth.connection_closed(header)
             return False
         if not _read_body_if_kept(stream, parts[0], headers, remaining):
-            proxy_auth.logger.debug("proxy %s closes the connection after its 407", proxy.url)
+            proxy_logger.debug("proxy %s closes the connection after its 407", proxy.url)
             auth.connection_closed(header)
             return False
 
