@@ -598,8 +598,9 @@ class TunnelAuth:
         self.rounds += 1
         if self.rounds > MAX_ROUNDS:
             raise self._rejected(status_line, f"gave up after {MAX_ROUNDS} rounds")
-        if challenges:
-            self.offered = challenges
+        for challenge in challenges:  # everything offered in any round, for errors
+            if all(c.describe() != challenge.describe() for c in self.offered):
+                self.offered.append(challenge)
         logger.debug(
             "proxy %s offers: %s",
             self.proxy_url,

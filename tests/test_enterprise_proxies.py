@@ -482,6 +482,29 @@ def test_rounds_are_bounded(scripted: Any, plain_server: Any) -> None:
     assert len(proxy.connections[0]) <= 8
 
 
+# -- diagnosis: python -m requests_ws --verbose -------------------------------------------
+
+
+def test_verbose_shows_the_connect_exchange_masked(esquid: Any, plain_server: Any) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
+    proxy = esquid.url("basic_digest", "digestuser:wrong-pass")
+    command = [sys.executable, "-m", "requests_ws", "--verbose", "--proxy", proxy]
+    result = subprocess.run(
+        [*command, plain_server.uri, "-x", "hello"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
+    assert result.returncode != 0
+    err = result.stderr
+    assert "HTTP/1.1 407 Proxy Authentication Required" in err
+    assert "offers: Basic, Digest (MD5)" in err, err
+    assert "answering with Proxy-Authorization: Digest ****" in err
+    assert "tried: Digest" in err
+    assert "wrong-pass" not in err and "Basic ****" not in err
+
+
 # -- the environment's variables -------------------------------------------------------
 
 
