@@ -197,6 +197,33 @@ def test_connect_without_session_remembers_per_process(esquid: Any, plain_server
     ]
 
 
+def test_digest_memory_shared_by_threads(esquid: Any, plain_server: Any, no_leaks: None) -> None:
+    """Tunnels opened at once share the remembered nonce (each with its own
+    count); whatever order they reach squid in, every one gets through."""
+    import threading
+
+    session = requests_ws.Session()
+    proxy = esquid.url("digest", DIGEST)
+    with session.ws_connect(plain_server.uri, proxy=proxy) as ws:
+        echo(ws)
+    errors: list[BaseException] = []
+
+    def one() -> None:
+        try:
+            with session.ws_connect(plain_server.uri, proxy=proxy) as ws:
+                echo(ws)
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=one) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert not errors
+    assert len(statuses(esquid, plain_server.port, 9)) == 9
+
+
 def test_digest_rejected_names_scheme_and_offer(esquid: Any, plain_server: Any) -> None:
     with pytest.raises(InvalidProxyStatus) as info:
         requests_ws.connect(plain_server.uri, proxy=esquid.url("digest", "digestuser:wrong-pass"))
@@ -432,6 +459,15 @@ def test_proxy_auth_hook_for_another_scheme(scripted: Any, plain_server: Any) ->
         echo(ws)
     assert hook.seen == ["scripted"]
     assert proxy.connections[0] == [None, "Token secret-token"]
+
+    class Remembering(TokenAuth):
+        def first(self, proxy_url: str, target: str, remembered: bool) -> str | None:
+            return "Token secret-token" if remembered else None
+
+    # The session remembers that this proxy asked for Token: first() answers at once.
+    with session.ws_connect(plain_server.uri, proxy=proxy.url, proxy_auth=Remembering()) as ws:
+        echo(ws)
+    assert proxy.connections[1] == ["Token secret-token"]
 
 
 @pytest.fixture
