@@ -496,6 +496,20 @@ def test_ntlm_checked_for_real_and_rejected(
     assert [len(c) for c in proxy.connections] == [3, 2] and len(proxy.errors) == 1
 
 
+def test_negotiate_falls_back_to_ntlm_inside_spnego(
+    scripted: Any, plain_server: Any, ntlm_accounts: None, proxy_log: Any
+) -> None:
+    # CORP\\bob has no Kerberos principal: pyspnego's SPNEGO carries NTLM.
+    proxy = scripted(accept="negotiate")
+    url = f"http://CORP%5Cbob:ntlm-pass@127.0.0.1:{proxy.port}"
+    with requests_ws.connect(plain_server.uri, proxy=url) as ws:
+        echo(ws)
+    assert proxy.negotiated == ["ntlm"] and not proxy.errors
+    assert len(proxy.connections) == 1  # the legs on one connection
+    answers = [r.getMessage() for r in proxy_log.records if "answering" in r.getMessage()]
+    assert answers and all("Negotiate ****" in m for m in answers)
+
+
 def test_proxy_closing_in_the_middle_of_ntlm(
     scripted: Any, plain_server: Any, ntlm_accounts: None
 ) -> None:

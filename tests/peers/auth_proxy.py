@@ -29,7 +29,9 @@ class Policy:
     password: str = "sha-pass"
     realm: str = "scripted"
     offer: list[str] = field(default_factory=lambda: ["SHA-256", "MD5"])
-    accept: str = "SHA-256"  # the Digest algorithm it takes; or "token", or "ntlm"
+    # The Digest algorithm it takes; or "token"; or "ntlm", or "negotiate" (NTLM
+    # inside SPNEGO: pyspnego's acceptor has no Kerberos here).
+    accept: str = "SHA-256"
     token: str = "secret-token"  # the custom scheme's expected credential
     stale_first: bool = False  # the first nonce it hands out is stale once used
     close_after_407: bool = False
@@ -44,6 +46,7 @@ class AuthProxy:
         self.connections: list[list[str | None]] = []  # Proxy-Authorization per request
         self.errors: list[str] = []
         self.nonces: list[str] = []
+        self.negotiated: list[str] = []  # the mechanism each NTLM/Negotiate tunnel used
         self.lock = threading.Lock()
         self.threads: list[threading.Thread] = []
         self.sockets: list[socket.socket] = []
@@ -104,7 +107,7 @@ class AuthProxy:
         return values
 
     def _handle(self, client: socket.socket, record: list[str | None]) -> None:
-        if self.policy.accept == "ntlm":
+        if self.policy.accept in ("ntlm", "negotiate"):
             self._handle_ntlm(client, record)
             return
         used_stale = False
@@ -138,6 +141,8 @@ class AuthProxy:
     def _handle_ntlm(self, client: socket.socket, record: list[str | None]) -> None:
         import spnego
 
+        protocol = self.policy.accept
+        label = "NTLM" if protocol == "ntlm" else "Negotiate"
         acceptor = None
         with client:
             reader = client.makefile("rb")
@@ -152,26 +157,28 @@ class AuthProxy:
                 credentials = headers.get("proxy-authorization")
                 record.append(credentials)
                 token = None
-                if credentials and credentials.startswith("NTLM "):
-                    token = base64.b64decode(credentials[5:])
+                if credentials and credentials.startswith(label + " "):
+                    token = base64.b64decode(credentials[len(label) + 1 :])
                 if token is None:
-                    self._send_407(client, ["NTLM"])
+                    self._send_407(client, [label])
                     continue
                 if acceptor is None:
-                    acceptor = spnego.server(protocol="ntlm")
+                    acceptor = spnego.server(protocol=protocol)
                 try:
                     answer = acceptor.step(token)
                 except Exception as exc:
-                    self.errors.append(f"NTLM rejected: {type(exc).__name__}")
+                    self.errors.append(f"{label} rejected: {type(exc).__name__}")
                     acceptor = None
-                    self._send_407(client, ["NTLM"])
+                    self._send_407(client, [label])
                     continue
                 if not acceptor.complete:
                     assert answer is not None
-                    self._send_407(client, ["NTLM " + base64.b64encode(answer).decode()])
+                    self._send_407(client, [f"{label} " + base64.b64encode(answer).decode()])
                     if self.policy.close_after_ntlm_challenge:
                         return
                     continue
+                with self.lock:
+                    self.negotiated.append(str(acceptor.negotiated_protocol))
                 client.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
                 host, _, port = request_line.split()[1].rpartition(":")
                 self._relay(client, reader, host.strip("[]"), int(port))
