@@ -31,6 +31,7 @@ import hashlib
 import logging
 import os
 import re
+import sys
 import threading
 import weakref
 from collections.abc import Callable, Iterable, Mapping
@@ -471,7 +472,7 @@ class _Spnego(_Scheme):
             )
             raise _SchemeFailed(
                 f"{self.label} authentication to proxy {self.proxy_url} with {whose} "
-                f"failed: {type(exc).__name__}: {_first_line(exc)}",
+                f"failed: {type(exc).__name__}: {_first_line(exc)}{_kerberos_hint()}",
                 proxy=self.proxy_url,
                 status=407,
             ) from None
@@ -498,6 +499,17 @@ class _Spnego(_Scheme):
 
     def restart(self) -> None:
         self.context = None
+
+
+def _kerberos_hint() -> str:
+    """Where Kerberos is missing (pyspnego without gssapi, off Windows), say so."""
+    if sys.platform == "win32":
+        return ""
+    try:
+        import gssapi  # noqa: F401
+    except ImportError:
+        return " (Kerberos needs gssapi: pip install 'pyspnego[kerberos]')"
+    return ""
 
 
 def _first_line(exc: BaseException) -> str:
