@@ -168,6 +168,15 @@ def connect(
     factories = _default_extensions(compression, extensions)
     if max_size is not None and max_size <= 0:
         raise ValueError("max_size must be a positive number of bytes or None")
+    if proxy_auth is not None and not (
+        isinstance(getattr(proxy_auth, "scheme", None), str)
+        and proxy_auth.scheme
+        and callable(getattr(proxy_auth, "respond", None))
+    ):
+        raise TypeError(
+            "proxy_auth must be a requests_ws.ProxyAuth with a scheme name and respond(), "
+            f"not {type(proxy_auth).__name__}"
+        )
 
     own_session = session is None
     if session is None:

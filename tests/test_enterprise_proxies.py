@@ -433,8 +433,11 @@ def test_digest_sha256_preferred_and_stale_nonce(scripted: Any, plain_server: An
     assert "nc=00000002" in (proxy.connections[1][0] or "")
 
 
-def test_scripted_proxy_closing_after_407(scripted: Any, plain_server: Any) -> None:
-    proxy = scripted(close_after_407=True)
+@pytest.mark.parametrize("announced", [True, False], ids=["connection-close", "silent"])
+def test_scripted_proxy_closing_after_407(
+    no_leaks: None, scripted: Any, plain_server: Any, announced: bool
+) -> None:
+    proxy = scripted(close_after_407=True, announce_close=announced)
     url = f"http://shauser:sha-pass@127.0.0.1:{proxy.port}"
     with requests_ws.connect(plain_server.uri, proxy=url) as ws:
         echo(ws)
@@ -517,6 +520,13 @@ def test_proxy_closing_in_the_middle_of_ntlm(
     url = f"http://CORP%5Cbob:ntlm-pass@127.0.0.1:{proxy.port}"
     with pytest.raises(ProxyError, match="NTLM authentication, which must complete on one"):
         requests_ws.connect(plain_server.uri, proxy=url)
+
+
+def test_bad_proxy_auth_is_refused_before_any_io() -> None:
+    with pytest.raises(TypeError, match="proxy_auth"):
+        requests_ws.connect("ws://192.0.2.1/", proxy_auth="Bearer x")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="proxy_auth"):
+        requests_ws.connect("ws://192.0.2.1/", proxy_auth=requests_ws.ProxyAuth())
 
 
 def test_rounds_are_bounded(scripted: Any, plain_server: Any) -> None:

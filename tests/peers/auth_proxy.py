@@ -35,6 +35,7 @@ class Policy:
     token: str = "secret-token"  # the custom scheme's expected credential
     stale_first: bool = False  # the first nonce it hands out is stale once used
     close_after_407: bool = False
+    announce_close: bool = True  # False: close without "Connection: close"
     close_after_ntlm_challenge: bool = False  # close after sending NTLM's type 2
 
 
@@ -196,7 +197,7 @@ class AuthProxy:
         lines = ["HTTP/1.1 407 Proxy Authentication Required"]
         lines += [f"Proxy-Authenticate: {value}" for value in self._challenge(stale)]
         lines.append(f"Content-Length: {len(body)}")
-        if self.policy.close_after_407:
+        if self.policy.close_after_407 and self.policy.announce_close:
             lines.append("Connection: close")
         client.sendall(("\r\n".join(lines) + "\r\n\r\n").encode() + body)
 
