@@ -172,6 +172,11 @@ class ClientConnection:
         if not isinstance(logger, logging.LoggerAdapter):
             logger = logging.LoggerAdapter(logger, {"websocket": self})
         self.logger: logging.Logger | logging.LoggerAdapter[Any] = logger
+        # The logger whose level decides, asked directly on the hot paths.
+        levels: Any = logger.logger
+        while isinstance(levels, logging.LoggerAdapter):
+            levels = levels.logger
+        self._levels: logging.Logger = levels
         self.id = uuid.uuid4()
         self.latency = 0.0
         try:
@@ -198,8 +203,11 @@ class ClientConnection:
         self._readiness = Readiness(stream.fileno(), self._wake_r.fileno())
 
         # Everything below is guarded by the state lock.
-        self._cond = threading.Condition(threading.Lock())
-        self._writer = FrameWriter(stream, self._readiness.wait_writable, self._cond, self._on_cut)
+        self._lock = threading.Lock()
+        # Waits use the Condition; plain critical sections take the Lock
+        # itself (the same lock, without the Condition's Python-level wrapper).
+        self._cond = threading.Condition(self._lock)
+        self._writer = FrameWriter(stream, self._readiness.wait_writable, self._lock, self._on_cut)
         self._queue = MessageQueue(high, 0 if low is None else low)
         self._reader: str | None = None
         self._reader_ident: int | None = None
@@ -224,7 +232,7 @@ class ClientConnection:
         self._recv_guard = threading.Lock()
 
         if leftover:
-            with self._cond:
+            with self._lock:
                 protocol.receive_data(leftover)
                 self._dispatch_locked(protocol.events_received())
 
@@ -355,7 +363,8 @@ class ClientConnection:
             while True:
                 if queue.complete and not streaming:
                     message = queue.pop()
-                    self._after_take_locked()
+                    if queue.resumed:
+                        self._after_take_locked()
                     self._app_busy = True
                     return message
                 if streaming and len(queue):
@@ -364,7 +373,7 @@ class ClientConnection:
                     if piece is not None:
                         self._app_busy = piece[2]
                         return piece
-                if queue.terminal_reached:
+                if queue.terminal is not None and queue.terminal_reached:
                     cond.release()
                     try:
                         self._reach_terminal()
@@ -396,7 +405,9 @@ class ClientConnection:
             cond.release()
 
     def _after_take_locked(self) -> None:
-        if self._queue.resumed():
+        queue = self._queue
+        if queue.resumed:
+            queue.resumed = False
             # Reading resumes; a pong missed while paused was not the peer's fault.
             keepalive = self._pings.get(self._keepalive or b"")
             if keepalive is not None:
@@ -451,9 +462,8 @@ class ClientConnection:
         connection ended.
         """
         assert self._reader_ident == threading.get_ident(), "read only with the read role"
-        cond = self._cond
         protocol = self.protocol
-        with cond:
+        with self._lock:
             direct = protocol.direct_buffer()
         view = None
         try:
@@ -480,7 +490,7 @@ class ClientConnection:
             if direct is not None:
                 direct.release()
         queue = self._queue
-        with cond:
+        with self._lock:
             if size == 0:
                 eof = True
             else:
@@ -515,7 +525,7 @@ class ClientConnection:
         """Act on parsed events: queue data and the terminal event, owe
         pongs, acknowledge pings. Called with the state lock held."""
         queue = self._queue
-        debug = self.logger.isEnabledFor(logging.DEBUG)
+        debug = self._levels.isEnabledFor(logging.DEBUG)
         protocol = self.protocol
         notify = False
         for event in events:
@@ -569,7 +579,7 @@ class ClientConnection:
         owed = self._writer.owed
         owed[CLOSE] = frame
         owed.pop(PING, None)
-        if self.logger.isEnabledFor(logging.DEBUG):
+        if self._levels.isEnabledFor(logging.DEBUG):
             self.logger.debug("> CLOSE %s", self.protocol.close_sent)
         if wake:
             # Reading goes on until the server closes TCP.
@@ -578,7 +588,7 @@ class ClientConnection:
     def _reach_terminal(self) -> None:
         """The application reached the server's close or a failure: answer it
         and wait for the end of the connection (bounded by close_timeout)."""
-        with self._cond:
+        with self._lock:
             self._answer_terminal_locked()
         deadline = self._close_deadline()
         self._flush_owed_quietly(deadline)
@@ -620,6 +630,15 @@ class ClientConnection:
         Raises :class:`ConnectionClosed` once the connection is closing or
         closed, and :class:`TypeError` for anything but the types above.
         """
+        if timeout is None and text is None and not self.protocol.extensions:
+            # The common case, with nothing to wait for but the locks.
+            kind = type(message)
+            if kind is str:
+                self._send_plain(OP_TEXT, message.encode())  # type: ignore[union-attr]
+                return
+            if kind is bytes:
+                self._send_plain(OP_BINARY, message)  # type: ignore[arg-type]
+                return
         deadline = None if timeout is None else time.monotonic() + timeout
         if isinstance(message, str):
             opcode = OP_BINARY if text is False else OP_TEXT
@@ -634,6 +653,37 @@ class ClientConnection:
             raise TypeError(
                 f"cannot send {type(message).__name__}: send str, bytes-like or an iterable of them"
             )
+
+    def _send_plain(self, opcode: int, payload: bytes) -> None:
+        """_send_whole without a deadline or an extension, in fewer steps."""
+        writer = self._writer
+        writer.message_lock.acquire()
+        try:
+            writer.frame_lock.acquire()
+            try:
+                if self._terminated or self.protocol.close_sent is not None:
+                    with self._lock:
+                        raise self._closed_exception()
+                with self._lock:
+                    try:
+                        header, body = self.protocol.send_data(opcode, payload, True)
+                    except InvalidState:
+                        raise self._closed_exception() from None
+                if self._levels.isEnabledFor(logging.DEBUG):
+                    kind = "TEXT" if opcode == OP_TEXT else "BINARY"
+                    self.logger.debug("> %s %s", kind, _preview(payload))
+                try:
+                    if len(body) < _LARGE_WRITE:
+                        writer.write(header + body, None)
+                    else:
+                        writer.write(header, None)
+                        writer.write(body, None, begin_by=CONTINUING)
+                except OSError as exc:
+                    raise self._closed_exception() from exc
+            finally:
+                writer.release_frame_lock(None)
+        finally:
+            writer.message_lock.release()
 
     def _send_whole(
         self, opcode: int, payload: bytes | bytearray | memoryview, deadline: float | None
@@ -663,7 +713,7 @@ class ClientConnection:
             if changes_state and not writer.begin(deadline):
                 raise TimeoutError("timed out before sending: nothing was sent")
             try:
-                with self._cond:
+                with self._lock:
                     if self._terminated:
                         raise self._closed_exception()
                     try:
@@ -675,7 +725,7 @@ class ClientConnection:
             except BaseException as exc:
                 self._on_cut(exc)  # interrupted while the compressor took the message
                 raise
-            if self.logger.isEnabledFor(logging.DEBUG):
+            if self._levels.isEnabledFor(logging.DEBUG):
                 kind = {OP_TEXT: "TEXT", OP_BINARY: "BINARY", OP_CONT: "CONT"}[Opcode(opcode)]
                 self.logger.debug(
                     "> %s %s%s", kind, _preview(payload), "" if fin else ", continued"
@@ -744,7 +794,7 @@ class ClientConnection:
 
     def _check_sendable(self) -> None:
         if self._terminated or self.protocol.close_sent is not None:
-            with self._cond:
+            with self._lock:
                 raise self._closed_exception()
 
     def pong(self, data: str | bytes | bytearray | memoryview = b"") -> None:
@@ -753,7 +803,7 @@ class ClientConnection:
         Raises :class:`ConnectionClosed` once the connection is closing or closed.
         """
         payload = _control_payload(data, "pong")
-        with self._cond:
+        with self._lock:
             if self._terminated or self.protocol.close_sent is not None:
                 raise self._closed_exception()
             frame = self.protocol.send_pong(payload)
@@ -779,7 +829,7 @@ class ClientConnection:
 
     def _fail(self, code: int, reason: str, cause: BaseException | None = None) -> None:
         """Fail the connection from the client side with a close frame."""
-        with self._cond:
+        with self._lock:
             if self._terminated:
                 return
             if cause is not None and self._close_cause is None:
@@ -871,7 +921,7 @@ class ClientConnection:
         if len(reason.encode()) > 123:
             raise ProtocolError("close reason too long: at most 123 bytes of UTF-8")
         deadline = self._close_deadline()
-        with self._cond:
+        with self._lock:
             if not self._terminated and self.protocol.close_sent is None:
                 if self.protocol.sending_fragments:
                     frame = self.protocol.fail(
@@ -933,7 +983,7 @@ class ClientConnection:
         The background thread closes the file descriptors once no other
         thread can be inside a call on them.
         """
-        with self._cond:
+        with self._lock:
             if self._terminated:
                 return
             if cause is not None and self._close_cause is None:
@@ -1099,7 +1149,7 @@ class ClientConnection:
         self._terminate(TimeoutError("timed out while closing the connection"))
 
     def _answer_terminal_late(self) -> None:
-        with self._cond:
+        with self._lock:
             self._answer_terminal_locked()
         self._retry_owed()
 
@@ -1107,7 +1157,7 @@ class ClientConnection:
         self._flush_owed_quietly(time.monotonic())
 
     def _send_keepalive(self) -> None:
-        with self._cond:
+        with self._lock:
             now = time.monotonic()
             assert self.ping_interval is not None
             self._next_keepalive = now + self.ping_interval
@@ -1123,7 +1173,7 @@ class ClientConnection:
 
     def _keepalive_failed(self) -> None:
         self.logger.debug("! keepalive ping timed out")
-        with self._cond:
+        with self._lock:
             self._pings.pop(self._keepalive or b"", None)
             self._keepalive = None
         error = TimeoutError(f"keepalive ping timeout: no pong within {self.ping_timeout} seconds")
@@ -1139,7 +1189,7 @@ class ClientConnection:
     def _release_resources(self) -> None:
         """Close the file descriptors once no thread can be using them."""
         self._terminate(None)
-        with self._cond:
+        with self._lock:
             while self._reader is not None:
                 self._cond.wait()
         with self._writer.frame_lock:

@@ -44,6 +44,7 @@ from .frames import (
     serialize_frame,
     serialize_frame_parts,
 )
+from .masking import apply_mask
 
 if TYPE_CHECKING:
     from .extensions.base import Extension
@@ -557,6 +558,11 @@ class ClientProtocol:
         elif self._sending_fragments:
             raise ProtocolError("cannot start a new message inside a fragmented message")
         self._sending_fragments = not fin
+        length = len(payload)
+        if length < 126 and not self.extensions:
+            key = self._mask_key()
+            first = (0x80 if fin else 0) | opcode
+            return bytes((first, 0x80 | length)) + key, apply_mask(payload, key)
         if self.extensions:
             frame = Frame(opcode, bytes(payload), fin)
             for extension in self.extensions:

@@ -82,7 +82,7 @@ class FrameWriter:
         self,
         stream: Any,
         wait_writable: Callable[[float | None], bool],
-        state_lock: threading.Condition,
+        state_lock: threading.Lock,
         on_cut: Callable[[BaseException], None],
     ) -> None:
         self.stream = stream
@@ -114,6 +114,12 @@ class FrameWriter:
         after releasing, the slot is checked once more, since a frame may have
         been left there between the last check and the release.
         """
+        if not self.owed:
+            self.frame_lock.release()
+            if not self.owed:
+                return
+            self.flush_owed(deadline, _at_least(deadline, CONTROL_WRITE))
+            return
         write_deadline = _at_least(deadline, CONTROL_WRITE)
         written = True
         try:
