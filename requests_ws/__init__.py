@@ -19,6 +19,7 @@ from .exceptions import (
     ConnectionClosedOK,
     InvalidHandshake,
     InvalidHeader,
+    InvalidProxyStatus,
     InvalidStatus,
     InvalidUpgrade,
     InvalidURI,
@@ -30,6 +31,7 @@ from .exceptions import (
     TimeoutError,
     WebSocketException,
 )
+from .proxy_auth import Challenge, ProxyAuth
 from .reconnect import reconnect
 from .version import __version__
 
@@ -40,6 +42,8 @@ __all__ = [
     "Session",
     "ws_connect",
     "reconnect",
+    "ProxyAuth",
+    "Challenge",
     "USER_AGENT",
     "__version__",
     "WebSocketException",
@@ -53,6 +57,7 @@ __all__ = [
     "InvalidUpgrade",
     "NegotiationError",
     "ProxyError",
+    "InvalidProxyStatus",
     "OpenTimeout",
     "ProtocolError",
     "PayloadTooBig",

@@ -26,6 +26,7 @@ from .exceptions import InvalidURI
 from .extensions import ClientExtensionFactory, ClientPerMessageDeflateFactory
 from .handshake import build_request_headers, check_response, generate_key
 from .protocol import ClientProtocol
+from .proxy_auth import ProxyAuth, share_process_memory
 from .transport import open_upgraded
 from .version import USER_AGENT
 
@@ -113,6 +114,7 @@ def connect(
     proxy: str | Literal[True] | None = True,
     proxy_ssl: ssl_module.SSLContext | None = None,
     proxy_server_hostname: str | None = None,
+    proxy_auth: ProxyAuth | None = None,
     # Timeouts
     open_timeout: float | None = 10,
     ping_interval: float | None = 20,
@@ -144,8 +146,10 @@ def connect(
     none; by default a User-Agent set on the session or in ``headers=`` is
     kept, else ``USER_AGENT``), ``proxy`` (``True``: the session's and the
     environment's; a URL; ``None``: direct), ``proxy_ssl``,
-    ``proxy_server_hostname``, ``open_timeout`` (bounds everything up to the
-    open connection), ``ping_interval``, ``ping_timeout``, ``close_timeout``,
+    ``proxy_server_hostname``, ``proxy_auth`` (a :class:`ProxyAuth` answering a
+    proxy authentication scheme requests_ws does not know), ``open_timeout``
+    (bounds everything up to the open connection), ``ping_interval``,
+    ``ping_timeout``, ``close_timeout``,
     ``max_size``, ``max_queue``, ``logger`` and ``create_connection`` (a
     :class:`ClientConnection` subclass to instantiate).
 
@@ -164,10 +168,20 @@ def connect(
     factories = _default_extensions(compression, extensions)
     if max_size is not None and max_size <= 0:
         raise ValueError("max_size must be a positive number of bytes or None")
+    if proxy_auth is not None and not (
+        isinstance(getattr(proxy_auth, "scheme", None), str)
+        and proxy_auth.scheme
+        and callable(getattr(proxy_auth, "respond", None))
+    ):
+        raise TypeError(
+            "proxy_auth must be a requests_ws.ProxyAuth with a scheme name and respond(), "
+            f"not {type(proxy_auth).__name__}"
+        )
 
     own_session = session is None
     if session is None:
         session = requests.Session()
+        share_process_memory(session)  # what proxies asked for outlives this session
     try:
         key = generate_key()
         user_agent = _user_agent(session, user_agent_header, requests_kwargs.get("headers"))
@@ -195,6 +209,7 @@ def connect(
             proxy=proxy,
             proxy_ssl=proxy_ssl,
             proxy_server_hostname=proxy_server_hostname,
+            proxy_auth=proxy_auth,
             open_timeout=open_timeout,
         )
     finally:

@@ -32,9 +32,11 @@ The rules, one owner per piece of state:
 
 A server's close frame (or a protocol violation) is queued after the
 messages that arrived before it. It is answered as soon as the application has
-taken those messages and asks for more, at once when none were queued, and
-after ``close_timeout`` when the application never comes; the reply repeats
-the server's code and reason.
+taken those messages and comes back to ``recv()`` -- at once when none were
+queued and the application is not busy with a message it just took, so that
+the replies it sends before its next ``recv()`` go out first -- and after
+``close_timeout`` when the application never comes; the reply repeats the
+server's code and reason.
 """
 
 from __future__ import annotations
@@ -70,7 +72,16 @@ from .protocol import (
     State,
 )
 from .readiness import Readiness
-from .sending import CONTINUING, CONTROL_WRITE, FrameWriter, NotBegun
+from .sending import (
+    CLOSE,
+    CONTINUING,
+    CONTROL_WRITE,
+    PING,
+    PONG,
+    WRITE_WOULD_BLOCK,
+    FrameWriter,
+    NotBegun,
+)
 from .tls_tunnel import TunnelledTLS, is_tunnelled_tls
 
 if TYPE_CHECKING:
@@ -90,6 +101,9 @@ _RECHECK = 0.25
 # to write it again when the socket could not take it.
 _OWED_RETRY = 0.05
 _READ_SIZE = 65536
+# Read buffers kept for reuse by any connection (list.pop/append are atomic).
+_READ_BUFFERS: list[memoryview] = []
+_POOLED_BUFFERS = 16
 _DIRECT_READ_SIZE = 262144
 # Frames with a payload at least this large are written as header + payload.
 _LARGE_WRITE = 16384
@@ -167,6 +181,11 @@ class ClientConnection:
         if not isinstance(logger, logging.LoggerAdapter):
             logger = logging.LoggerAdapter(logger, {"websocket": self})
         self.logger: logging.Logger | logging.LoggerAdapter[Any] = logger
+        # The logger whose level decides, asked directly on the hot paths.
+        levels: Any = logger.logger
+        while isinstance(levels, logging.LoggerAdapter):
+            levels = levels.logger
+        self._levels: logging.Logger = levels
         self.id = uuid.uuid4()
         self.latency = 0.0
         try:
@@ -191,11 +210,13 @@ class ClientConnection:
         self._wake_r.setblocking(False)
         self._wake_w.setblocking(False)
         self._readiness = Readiness(stream.fileno(), self._wake_r.fileno())
-        self._read_view = memoryview(bytearray(_READ_SIZE))
 
         # Everything below is guarded by the state lock.
-        self._cond = threading.Condition(threading.Lock())
-        self._writer = FrameWriter(stream, self._readiness.wait_writable, self._cond, self._on_cut)
+        self._lock = threading.Lock()
+        # Waits use the Condition; plain critical sections take the Lock
+        # itself (the same lock, without the Condition's Python-level wrapper).
+        self._cond = threading.Condition(self._lock)
+        self._writer = FrameWriter(stream, self._readiness.wait_writable, self._lock, self._on_cut)
         self._queue = MessageQueue(high, 0 if low is None else low)
         self._reader: str | None = None
         self._reader_ident: int | None = None
@@ -213,11 +234,14 @@ class ClientConnection:
         self._keepalive: bytes | None = None
         self._next_keepalive = None if ping_interval is None else time.monotonic() + ping_interval
         self._owed_retry_at = 0.0
+        # Between recv() returning a message and the application's next
+        # recv(): replies it sends meanwhile go out before a close frame.
+        self._app_busy = False
         # The right to call recv() / recv_streaming(): one caller at a time.
         self._recv_guard = threading.Lock()
 
         if leftover:
-            with self._cond:
+            with self._lock:
                 protocol.receive_data(leftover)
                 self._dispatch_locked(protocol.events_received())
 
@@ -343,17 +367,22 @@ class ClientConnection:
         queue = self._queue
         cond.acquire()
         try:
+            # Back in recv(): a close frame queued next may be answered now.
+            self._app_busy = False
             while True:
                 if queue.complete and not streaming:
                     message = queue.pop()
-                    self._after_take_locked()
+                    if queue.resumed:
+                        self._after_take_locked()
+                    self._app_busy = True
                     return message
                 if streaming and len(queue):
                     piece = queue.pop_piece()
                     self._after_take_locked()
                     if piece is not None:
+                        self._app_busy = piece[2]
                         return piece
-                if queue.terminal_reached:
+                if queue.terminal is not None and queue.terminal_reached:
                     cond.release()
                     try:
                         self._reach_terminal()
@@ -385,7 +414,9 @@ class ClientConnection:
             cond.release()
 
     def _after_take_locked(self) -> None:
-        if self._queue.resumed():
+        queue = self._queue
+        if queue.resumed:
+            queue.resumed = False
             # Reading resumes; a pong missed while paused was not the peer's fault.
             keepalive = self._pings.get(self._keepalive or b"")
             if keepalive is not None:
@@ -440,33 +471,43 @@ class ClientConnection:
         connection ended.
         """
         assert self._reader_ident == threading.get_ident(), "read only with the read role"
-        cond = self._cond
         protocol = self.protocol
-        with cond:
+        with self._lock:
             direct = protocol.direct_buffer()
+        view = None
         try:
             if direct is not None:
                 size = self._stream.recv_into(direct, min(len(direct), _DIRECT_READ_SIZE))
             else:
-                size = self._stream.recv_into(self._read_view)
+                # Read buffers are shared through a pool and held only during
+                # a read: an idle connection holds none.
+                try:
+                    view = _READ_BUFFERS.pop()
+                except IndexError:
+                    view = memoryview(bytearray(_READ_SIZE))
+                size = self._stream.recv_into(view)
         except _READ_WOULD_BLOCK:
+            if view is not None:
+                _READ_BUFFERS.append(view)
             return False
         except OSError as exc:
+            if view is not None:
+                _READ_BUFFERS.append(view)
             self._terminate(exc, eof=True)
             return True
         finally:
             if direct is not None:
                 direct.release()
         queue = self._queue
-        with cond:
+        with self._lock:
             if size == 0:
                 eof = True
             else:
                 eof = False
-                if direct is not None:
+                if view is None:
                     protocol.direct_received(size)
                 else:
-                    protocol.receive_data(self._read_view[:size])
+                    protocol.receive_data(view[:size])  # copies what it keeps
                 events = protocol.events_received()
                 if events:
                     self._dispatch_locked(events)
@@ -477,6 +518,8 @@ class ClientConnection:
                 or (streaming and len(queue) > 0)
             )
             owed = bool(self._writer.owed)
+        if view is not None and len(_READ_BUFFERS) < _POOLED_BUFFERS:
+            _READ_BUFFERS.append(view)
         if owed:
             try:
                 self._writer.flush_owed(begin_deadline, write_deadline)
@@ -491,7 +534,7 @@ class ClientConnection:
         """Act on parsed events: queue data and the terminal event, owe
         pongs, acknowledge pings. Called with the state lock held."""
         queue = self._queue
-        debug = self.logger.isEnabledFor(logging.DEBUG)
+        debug = self._levels.isEnabledFor(logging.DEBUG)
         protocol = self.protocol
         notify = False
         for event in events:
@@ -507,7 +550,7 @@ class ClientConnection:
                     self.logger.debug("< PING %r", event.data)
                 if protocol.close_sent is None:
                     # Only the latest ping needs its pong (RFC 6455 5.5.3).
-                    self._writer.owed.pong = protocol.send_pong(event.data)
+                    self._writer.owed[PONG] = protocol.send_pong(event.data)
             elif kind is Pong:
                 if debug:
                     self.logger.debug("< PONG %r", event.data)
@@ -517,7 +560,7 @@ class ClientConnection:
                     self.logger.debug("< %s", _describe(event))
                 queue.put_terminal(event)
                 self._terminal_at = time.monotonic()
-                if queue.terminal_reached:
+                if queue.terminal_reached and not self._app_busy:
                     self._answer_terminal_locked()
                 notify = True
         if notify:
@@ -543,9 +586,9 @@ class ClientConnection:
     def _owe_close_locked(self, frame: bytes, wake: bool = True) -> None:
         self._close_sent_at = time.monotonic()
         owed = self._writer.owed
-        owed.close = frame
-        owed.ping = None
-        if self.logger.isEnabledFor(logging.DEBUG):
+        owed[CLOSE] = frame
+        owed.pop(PING, None)
+        if self._levels.isEnabledFor(logging.DEBUG):
             self.logger.debug("> CLOSE %s", self.protocol.close_sent)
         if wake:
             # Reading goes on until the server closes TCP.
@@ -554,7 +597,7 @@ class ClientConnection:
     def _reach_terminal(self) -> None:
         """The application reached the server's close or a failure: answer it
         and wait for the end of the connection (bounded by close_timeout)."""
-        with self._cond:
+        with self._lock:
             self._answer_terminal_locked()
         deadline = self._close_deadline()
         self._flush_owed_quietly(deadline)
@@ -596,6 +639,15 @@ class ClientConnection:
         Raises :class:`ConnectionClosed` once the connection is closing or
         closed, and :class:`TypeError` for anything but the types above.
         """
+        if timeout is None and text is None and not self.protocol.extensions:
+            # The common case, with nothing to wait for but the locks.
+            kind = type(message)
+            if kind is str:
+                self._send_plain(OP_TEXT, message.encode())  # type: ignore[union-attr]
+                return
+            if kind is bytes:
+                self._send_plain(OP_BINARY, message)  # type: ignore[arg-type]
+                return
         deadline = None if timeout is None else time.monotonic() + timeout
         if isinstance(message, str):
             opcode = OP_BINARY if text is False else OP_TEXT
@@ -610,6 +662,51 @@ class ClientConnection:
             raise TypeError(
                 f"cannot send {type(message).__name__}: send str, bytes-like or an iterable of them"
             )
+
+    def _send_plain(self, opcode: int, payload: bytes) -> None:
+        """_send_whole without a deadline or an extension, in fewer steps."""
+        writer = self._writer
+        writer.message_lock.acquire()
+        try:
+            writer.frame_lock.acquire()
+            try:
+                if self._terminated or self.protocol.close_sent is not None:
+                    with self._lock:
+                        raise self._closed_exception()
+                with self._lock:
+                    try:
+                        header, body = self.protocol.send_data(opcode, payload, True)
+                    except InvalidState:
+                        raise self._closed_exception() from None
+                if self._levels.isEnabledFor(logging.DEBUG):
+                    kind = "TEXT" if opcode == OP_TEXT else "BINARY"
+                    self.logger.debug("> %s %s", kind, _preview(payload))
+                try:
+                    if len(body) < _LARGE_WRITE:
+                        frame = header + body
+                        try:
+                            sent = self._stream.send(frame)
+                        except WRITE_WOULD_BLOCK:
+                            sent = 0
+                        except OSError:
+                            raise
+                        except BaseException as exc:
+                            # Interrupted around the write: how much went out is unknown.
+                            self._on_cut(exc)
+                            raise
+                        if sent < len(frame):
+                            writer.write(frame[sent:], None, begin_by=CONTINUING if sent else None)
+                    else:
+                        writer.write(header, None)
+                        writer.write(body, None, begin_by=CONTINUING)
+                except OSError as exc:
+                    if not self._terminated:
+                        self._on_cut(exc)
+                    raise self._closed_exception() from exc
+            finally:
+                writer.release_frame_lock(None)
+        finally:
+            writer.message_lock.release()
 
     def _send_whole(
         self, opcode: int, payload: bytes | bytearray | memoryview, deadline: float | None
@@ -639,7 +736,7 @@ class ClientConnection:
             if changes_state and not writer.begin(deadline):
                 raise TimeoutError("timed out before sending: nothing was sent")
             try:
-                with self._cond:
+                with self._lock:
                     if self._terminated:
                         raise self._closed_exception()
                     try:
@@ -651,7 +748,7 @@ class ClientConnection:
             except BaseException as exc:
                 self._on_cut(exc)  # interrupted while the compressor took the message
                 raise
-            if self.logger.isEnabledFor(logging.DEBUG):
+            if self._levels.isEnabledFor(logging.DEBUG):
                 kind = {OP_TEXT: "TEXT", OP_BINARY: "BINARY", OP_CONT: "CONT"}[Opcode(opcode)]
                 self.logger.debug(
                     "> %s %s%s", kind, _preview(payload), "" if fin else ", continued"
@@ -720,7 +817,7 @@ class ClientConnection:
 
     def _check_sendable(self) -> None:
         if self._terminated or self.protocol.close_sent is not None:
-            with self._cond:
+            with self._lock:
                 raise self._closed_exception()
 
     def pong(self, data: str | bytes | bytearray | memoryview = b"") -> None:
@@ -729,7 +826,7 @@ class ClientConnection:
         Raises :class:`ConnectionClosed` once the connection is closing or closed.
         """
         payload = _control_payload(data, "pong")
-        with self._cond:
+        with self._lock:
             if self._terminated or self.protocol.close_sent is not None:
                 raise self._closed_exception()
             frame = self.protocol.send_pong(payload)
@@ -755,7 +852,7 @@ class ClientConnection:
 
     def _fail(self, code: int, reason: str, cause: BaseException | None = None) -> None:
         """Fail the connection from the client side with a close frame."""
-        with self._cond:
+        with self._lock:
             if self._terminated:
                 return
             if cause is not None and self._close_cause is None:
@@ -847,7 +944,7 @@ class ClientConnection:
         if len(reason.encode()) > 123:
             raise ProtocolError("close reason too long: at most 123 bytes of UTF-8")
         deadline = self._close_deadline()
-        with self._cond:
+        with self._lock:
             if not self._terminated and self.protocol.close_sent is None:
                 if self.protocol.sending_fragments:
                     frame = self.protocol.fail(
@@ -909,7 +1006,7 @@ class ClientConnection:
         The background thread closes the file descriptors once no other
         thread can be inside a call on them.
         """
-        with self._cond:
+        with self._lock:
             if self._terminated:
                 return
             if cause is not None and self._close_cause is None:
@@ -1075,7 +1172,7 @@ class ClientConnection:
         self._terminate(TimeoutError("timed out while closing the connection"))
 
     def _answer_terminal_late(self) -> None:
-        with self._cond:
+        with self._lock:
             self._answer_terminal_locked()
         self._retry_owed()
 
@@ -1083,7 +1180,7 @@ class ClientConnection:
         self._flush_owed_quietly(time.monotonic())
 
     def _send_keepalive(self) -> None:
-        with self._cond:
+        with self._lock:
             now = time.monotonic()
             assert self.ping_interval is not None
             self._next_keepalive = now + self.ping_interval
@@ -1094,12 +1191,12 @@ class ClientConnection:
                 payload = os.urandom(4)
             self._pings[payload] = _PendingPing(now, keepalive=True)
             self._keepalive = payload
-            self._writer.owed.ping = self.protocol.send_ping(payload)
+            self._writer.owed[PING] = self.protocol.send_ping(payload)
         self._retry_owed()
 
     def _keepalive_failed(self) -> None:
         self.logger.debug("! keepalive ping timed out")
-        with self._cond:
+        with self._lock:
             self._pings.pop(self._keepalive or b"", None)
             self._keepalive = None
         error = TimeoutError(f"keepalive ping timeout: no pong within {self.ping_timeout} seconds")
@@ -1115,7 +1212,7 @@ class ClientConnection:
     def _release_resources(self) -> None:
         """Close the file descriptors once no thread can be using them."""
         self._terminate(None)
-        with self._cond:
+        with self._lock:
             while self._reader is not None:
                 self._cond.wait()
         with self._writer.frame_lock:

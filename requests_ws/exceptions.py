@@ -15,6 +15,7 @@ catches (see the table in the README)::
                 InvalidUpgrade
             NegotiationError
             ProxyError              (also requests.exceptions.ProxyError)
+                InvalidProxyStatus
         OpenTimeout                 (also TimeoutError, requests.exceptions.Timeout)
         ProtocolError
         PayloadTooBig
@@ -46,6 +47,7 @@ __all__ = [
     "InvalidUpgrade",
     "NegotiationError",
     "ProxyError",
+    "InvalidProxyStatus",
     "OpenTimeout",
     "ProtocolError",
     "PayloadTooBig",
@@ -198,6 +200,11 @@ class ProxyError(InvalidHandshake, requests.exceptions.ProxyError):
 
     def __str__(self) -> str:
         return self.message
+
+
+class InvalidProxyStatus(ProxyError):
+    """The proxy answered CONNECT with a status other than 2xx (``status``,
+    ``reason``): for example 407 when it rejected the credentials."""
 
 
 class OpenTimeout(WebSocketException, TimeoutError, requests.exceptions.Timeout):

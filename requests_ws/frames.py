@@ -184,12 +184,14 @@ def serialize_frame_parts(
     fin: bool = True,
     rsv1: bool = False,
     mask: bool = True,
+    key: bytes | None = None,
 ) -> tuple[bytes, bytes]:
     """Serialize a frame as (header, masked payload), without joining them.
 
     Large payloads are written as two buffers so that the payload is copied
     once (by masking) and never again. A client always masks (RFC 6455 5.3);
-    ``mask=False`` exists for tests and servers.
+    ``mask=False`` exists for tests and servers. ``key`` is the 4-byte masking
+    key; by default a fresh one from ``os.urandom``.
     """
     first = (0x80 if fin else 0) | (0x40 if rsv1 else 0) | opcode
     length = len(payload)
@@ -202,7 +204,8 @@ def serialize_frame_parts(
         header = _pack_long(first, mask_bit | 127, length)
     if not mask:
         return header, bytes(payload)
-    key = os.urandom(4)
+    if key is None:
+        key = os.urandom(4)
     return header + key, apply_mask(payload, key)
 
 
@@ -213,7 +216,8 @@ def serialize_frame(
     fin: bool = True,
     rsv1: bool = False,
     mask: bool = True,
+    key: bytes | None = None,
 ) -> bytes:
     """Serialize one frame into a single bytes object (for small frames)."""
-    header, body = serialize_frame_parts(opcode, payload, fin=fin, rsv1=rsv1, mask=mask)
+    header, body = serialize_frame_parts(opcode, payload, fin=fin, rsv1=rsv1, mask=mask, key=key)
     return header + body

@@ -103,7 +103,8 @@ class MessageQueue:
         self.high = high
         self.low = low
         self.paused = False
-        self._resumed = False
+        # Set when taking a message ended a pause; the connection clears it.
+        self.resumed = False
 
     def __len__(self) -> int:
         return len(self._items)
@@ -120,7 +121,9 @@ class MessageQueue:
                 self._completed()
         elif fragment.fin:
             items.append(fragment.data)
-            self._completed()
+            self.complete += 1
+            if self.high is not None and self.complete > self.high:
+                self.paused = True
         else:
             items.append(_Assembling(fragment))
 
@@ -143,16 +146,11 @@ class MessageQueue:
         """True when the terminal event is all that is left."""
         return self.terminal is not None and not self._items
 
-    def resumed(self) -> bool:
-        """True once after taking a message ended a pause."""
-        resumed, self._resumed = self._resumed, False
-        return resumed
-
     def _taken(self) -> None:
         self.complete -= 1
         if self.paused and self.complete <= self.low:
             self.paused = False
-            self._resumed = True
+            self.resumed = True
 
     def pop(self) -> str | bytes:
         """Take the complete message at the head (``complete`` must be > 0)."""

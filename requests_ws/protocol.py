@@ -26,6 +26,7 @@ from __future__ import annotations
 import codecs
 import dataclasses
 import enum
+import os
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -43,6 +44,7 @@ from .frames import (
     serialize_frame,
     serialize_frame_parts,
 )
+from .masking import apply_mask
 
 if TYPE_CHECKING:
     from .extensions.base import Extension
@@ -134,6 +136,8 @@ _DIRECT_THRESHOLD = 65536
 _DIRECT_UNBOUNDED_MAX = 2**26
 _KNOWN_OPCODES = frozenset({OP_CONT, OP_TEXT, OP_BINARY, OP_CLOSE, OP_PING, OP_PONG})
 _MAX_REASON_BYTES = 123
+# Bytes of os.urandom drawn at once for masking keys (256 keys).
+_MASK_POOL = 1024
 
 
 def _reason_for(error: Exception) -> str:
@@ -206,6 +210,8 @@ class ClientProtocol:
         # Sending state: inside a fragmented message?
         self._sending_fragments = False
         self._receive_stopped = False
+        self._mask_pool = b""
+        self._mask_position = 0
 
     @property
     def sending_fragments(self) -> bool:
@@ -311,8 +317,23 @@ class ClientProtocol:
     def _parse_view(self, buffer: bytearray, view: memoryview) -> int:
         pos = 0
         end = len(buffer)
+        # The common frame -- a whole, small, unmasked text or binary message
+        # without extensions -- is handled here in a few steps.
+        simple = not self.extensions and (self.max_size is None or self.max_size >= 125)
+        events = self._events
         while end - pos >= 2:
             first, second = buffer[pos], buffer[pos + 1]
+            if simple and second < 126 and (first == 0x81 or first == 0x82):
+                stop = pos + 2 + second
+                # Not inside a message, nor after a partial check of this frame.
+                if stop <= end and not self._in_message and self._decoder is None:
+                    payload = bytes(view[pos + 2 : stop])
+                    pos = stop
+                    if first == 0x81:
+                        events.append(Fragment(payload.decode(), True, True, True))
+                    else:
+                        events.append(Fragment(payload, False, True, True))
+                    continue
             if second & 0x80:
                 raise ProtocolError("the server sent a masked frame (RFC 6455 5.1)")
             length = second & 0x7F
@@ -537,22 +558,40 @@ class ClientProtocol:
         elif self._sending_fragments:
             raise ProtocolError("cannot start a new message inside a fragmented message")
         self._sending_fragments = not fin
+        length = len(payload)
+        if length < 126 and not self.extensions:
+            key = self._mask_key()
+            first = (0x80 if fin else 0) | opcode
+            return bytes((first, 0x80 | length)) + key, apply_mask(payload, key)
         if self.extensions:
             frame = Frame(opcode, bytes(payload), fin)
             for extension in self.extensions:
                 frame = extension.encode(frame)
-            return serialize_frame_parts(frame.opcode, frame.data, fin=fin, rsv1=frame.rsv1)
-        return serialize_frame_parts(opcode, payload, fin=fin)
+            return serialize_frame_parts(
+                frame.opcode, frame.data, fin=fin, rsv1=frame.rsv1, key=self._mask_key()
+            )
+        return serialize_frame_parts(opcode, payload, fin=fin, key=self._mask_key())
+
+    def _mask_key(self) -> bytes:
+        """A fresh masking key (RFC 6455 5.3), from a pool of os.urandom bytes
+        refilled every 256 frames instead of a system call per frame."""
+        position = self._mask_position
+        pool = self._mask_pool
+        if position >= len(pool):
+            pool = self._mask_pool = os.urandom(_MASK_POOL)
+            position = 0
+        self._mask_position = position + 4
+        return pool[position : position + 4]
 
     def send_ping(self, data: bytes) -> bytes:
         """Serialize a ping frame."""
         self._check_control_payload(data, "ping")
-        return serialize_frame(OP_PING, data)
+        return serialize_frame(OP_PING, data, key=self._mask_key())
 
     def send_pong(self, data: bytes) -> bytes:
         """Serialize a pong frame."""
         self._check_control_payload(data, "pong")
-        return serialize_frame(OP_PONG, data)
+        return serialize_frame(OP_PONG, data, key=self._mask_key())
 
     def send_close(self, code: int = CloseCode.NORMAL_CLOSURE, reason: str = "") -> bytes:
         """Serialize the client's close frame and enter the CLOSING state.
@@ -567,7 +606,7 @@ class ClientProtocol:
             raise ProtocolError(
                 f"close reason too long: {len(payload) - 2} bytes of UTF-8, at most 123"
             )
-        frame = serialize_frame(OP_CLOSE, payload)
+        frame = serialize_frame(OP_CLOSE, payload, key=self._mask_key())
         self.close_sent = close
         if self.close_rcvd is not None and self.close_rcvd_then_sent is None:
             self.close_rcvd_then_sent = True

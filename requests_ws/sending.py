@@ -32,7 +32,17 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["CONTINUING", "CONTROL_WRITE", "FrameWriter", "NotBegun", "OwedFrames"]
+__all__ = [
+    "CLOSE",
+    "CONTINUING",
+    "CONTROL_WRITE",
+    "WRITE_WOULD_BLOCK",
+    "PING",
+    "PONG",
+    "FrameWriter",
+    "NotBegun",
+    "OwedFrames",
+]
 
 # What a non-blocking write raises when the socket cannot take bytes now.
 WRITE_WOULD_BLOCK = (BlockingIOError, InterruptedError, ssl.SSLWantWriteError, ssl.SSLWantReadError)
@@ -40,26 +50,22 @@ WRITE_WOULD_BLOCK = (BlockingIOError, InterruptedError, ssl.SSLWantWriteError, s
 CONTROL_WRITE = 1.0
 
 
-class OwedFrames:
-    """Control frames waiting for the frame lock: at most one of each kind.
+# The kinds of owed frames, by opcode, in the order they go out (close last).
+PONG, PING, CLOSE = 0xA, 0x9, 0x8
+_WIRE_ORDER = (PONG, PING, CLOSE)
+
+
+class OwedFrames(dict[int, bytes]):
+    """Control frames waiting for the frame lock: at most one of each kind
+    (``PONG``, ``PING``, ``CLOSE``), keyed by opcode. A dict, so that "is
+    anything owed?" costs no Python call on the hot path.
 
     Guarded by the connection's state lock.
     """
 
-    __slots__ = ("close", "ping", "pong")
-
-    def __init__(self) -> None:
-        self.pong: bytes | None = None
-        self.ping: bytes | None = None
-        self.close: bytes | None = None
-
-    def __bool__(self) -> bool:
-        return self.pong is not None or self.ping is not None or self.close is not None
-
     def take(self) -> list[bytes]:
         """Remove and return the owed frames in wire order (close last)."""
-        frames = [frame for frame in (self.pong, self.ping, self.close) if frame is not None]
-        self.pong = self.ping = self.close = None
+        frames = [self.pop(kind) for kind in _WIRE_ORDER if kind in self]
         return frames
 
 
@@ -77,7 +83,7 @@ class FrameWriter:
         self,
         stream: Any,
         wait_writable: Callable[[float | None], bool],
-        state_lock: threading.Condition,
+        state_lock: threading.Lock,
         on_cut: Callable[[BaseException], None],
     ) -> None:
         self.stream = stream
@@ -109,6 +115,12 @@ class FrameWriter:
         after releasing, the slot is checked once more, since a frame may have
         been left there between the last check and the release.
         """
+        if not self.owed:
+            self.frame_lock.release()
+            if not self.owed:
+                return
+            self.flush_owed(deadline, _at_least(deadline, CONTROL_WRITE))
+            return
         write_deadline = _at_least(deadline, CONTROL_WRITE)
         written = True
         try:
@@ -154,13 +166,7 @@ class FrameWriter:
     def _restore(self, frames: list[bytes]) -> None:
         owed = self.owed
         for frame in frames:
-            kind = frame[0] & 0x0F
-            if kind == 0xA and owed.pong is None:
-                owed.pong = frame
-            elif kind == 0x9 and owed.ping is None:
-                owed.ping = frame
-            elif kind == 0x8 and owed.close is None:
-                owed.close = frame
+            owed.setdefault(frame[0] & 0x0F, frame)
 
     # -- writing -----------------------------------------------------------
 

@@ -42,6 +42,7 @@ from requests.cookies import extract_cookies_to_jar, merge_cookies
 from urllib3.util import SKIP_HEADER
 
 from .exceptions import InvalidHandshake, InvalidStatus, OpenTimeout, ProxyError
+from .proxy_auth import ProxyAuth
 from .routes import Proxy, Route, open_stream, select_route
 
 __all__ = ["SocketLike", "Upgraded", "open_upgraded", "http_url"]
@@ -322,6 +323,7 @@ def open_upgraded(
     proxy: str | bool | None = True,
     proxy_ssl: ssl_module.SSLContext | None = None,
     proxy_server_hostname: str | None = None,
+    proxy_auth: ProxyAuth | None = None,
     open_timeout: float | None = 10,
 ) -> Upgraded:
     """Send the upgrade request through ``session``; return the upgraded stream.
@@ -375,6 +377,8 @@ def open_upgraded(
                 proxy=proxy,
                 proxy_ssl=proxy_ssl,
                 proxy_server_hostname=proxy_server_hostname,
+                proxy_auth=proxy_auth,
+                use_pac=explicit_proxies is None,
             )
             taken = False
             try:
