@@ -6,6 +6,11 @@ SOCKS proxy; then TLS, or TLS inside the proxy's TLS.
 caller's options; :func:`open_stream` opens it within a timeout and turns
 every failure into the exception a requests user expects, naming the host
 or proxy at fault.
+
+The caller's route options travel as one :class:`RouteOptions`; the proxy for
+a URL is chosen in one place, :func:`choose_proxy`; every socket opened here
+is watched by the opening's :class:`.Deadline`, so a peer or proxy that
+trickles bytes cannot stretch ``open_timeout``.
 """
 
 from __future__ import annotations
@@ -13,20 +18,37 @@ from __future__ import annotations
 import base64
 import dataclasses
 import os
+import re
 import socket
 import ssl
-import time
 import urllib.parse
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import requests
 import requests.utils
 from requests.utils import DEFAULT_CA_BUNDLE_PATH, extract_zipped_paths
 from urllib3.util.ssltransport import SSLTransport
 
-from .exceptions import ProxyError
+from .exceptions import (
+    InvalidProxy,
+    InvalidProxyMessage,
+    InvalidProxyStatus,
+    ProxyError,
+    network_error,
+)
 
-__all__ = ["Proxy", "Route", "select_route", "open_stream", "tls_context"]
+if TYPE_CHECKING:
+    from .deadline import Deadline
+
+__all__ = [
+    "Proxy",
+    "Route",
+    "RouteOptions",
+    "choose_proxy",
+    "select_route",
+    "open_stream",
+    "tls_context",
+]
 
 _PROXY_SCHEMES = ("http", "https", "socks4", "socks4a", "socks5", "socks5h")
 _MAX_CONNECT_RESPONSE = 65536
@@ -52,22 +74,25 @@ class Proxy:
 
     @classmethod
     def parse(cls, url: str) -> Proxy:
+        """Split a proxy URL; raise :class:`InvalidProxy` (naming it, masked) if unusable."""
+        if not isinstance(url, str):
+            raise InvalidProxy(repr(url), f"expected a URL string, got {type(url).__name__}")
         if "://" not in url:
             url = "http://" + url
-        parts = urllib.parse.urlsplit(url)
-        scheme = parts.scheme.lower()
-        if scheme not in _PROXY_SCHEMES:
-            raise ProxyError(
-                f"unsupported proxy scheme in {_redact(url)}: use one of "
-                + ", ".join(f"{name}://" for name in _PROXY_SCHEMES),
-                proxy=_redact(url),
-            )
-        if not parts.hostname:
-            raise ProxyError(f"proxy URL {_redact(url)} has no host", proxy=_redact(url))
         try:
+            parts = urllib.parse.urlsplit(url)
             port = parts.port
         except ValueError as exc:
-            raise ProxyError(f"bad port in proxy URL {_redact(url)}: {exc}") from None
+            raise InvalidProxy(url, f"bad port: {exc}") from None
+        scheme = parts.scheme.lower()
+        if scheme not in _PROXY_SCHEMES:
+            raise InvalidProxy(
+                url,
+                "unsupported scheme: use one of "
+                + ", ".join(f"{name}://" for name in _PROXY_SCHEMES),
+            )
+        if not parts.hostname:
+            raise InvalidProxy(url, "it has no host")
         if port is None:
             port = {"http": 80, "https": 443}.get(scheme, 1080)
         username = urllib.parse.unquote(parts.username) if parts.username else None
@@ -75,14 +100,52 @@ class Proxy:
         return cls(scheme, parts.hostname, port, username, password)
 
 
-def _redact(url: str) -> str:
-    parts = urllib.parse.urlsplit(url)
-    if parts.username is None and parts.password is None:
-        return url
-    netloc = parts.hostname or ""
-    if parts.port:
-        netloc = f"{netloc}:{parts.port}"
-    return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
+@dataclasses.dataclass(frozen=True)
+class RouteOptions:
+    """The caller's say on how to reach the server (the seed API's options).
+
+    ``proxy``: ``True`` for the session's and environment's proxies, a proxy
+    URL, or ``None`` for a direct connection. ``sock`` or ``unix_path``
+    replace TCP (and any proxy). ``user_agent`` goes on a proxy's CONNECT.
+    """
+
+    sock: socket.socket | None = None
+    unix_path: str | None = None
+    ssl: ssl.SSLContext | None = None
+    server_hostname: str | None = None
+    proxy: str | bool | None = True
+    proxy_ssl: ssl.SSLContext | None = None
+    proxy_server_hostname: str | None = None
+    user_agent: str | None = None
+
+    @property
+    def customized(self) -> bool:
+        """True when anything but the session decides the route."""
+        return not (
+            self.proxy is True
+            and self.sock is None
+            and self.unix_path is None
+            and self.ssl is None
+            and self.server_hostname is None
+            and self.proxy_ssl is None
+        )
+
+
+def choose_proxy(url: str, proxies: dict[str, str], options: RouteOptions) -> str | None:
+    """The proxy URL to reach ``url`` (an ``http(s)://`` URL) through, or None.
+
+    The one place that decides: no proxy for a given socket or AF_UNIX path
+    or ``proxy=None``; the explicit ``proxy=`` URL; else requests' own
+    selection over ``proxies`` (the session's, the call's and, when the
+    session trusts the environment, ``HTTP(S)_PROXY``/``ALL_PROXY``/``NO_PROXY``).
+    """
+    if options.sock is not None or options.unix_path is not None:
+        return None
+    if options.proxy is None or options.proxy is False:
+        return None
+    if options.proxy is True:
+        return requests.utils.select_proxy(url, proxies) or None
+    return options.proxy
 
 
 @dataclasses.dataclass
@@ -96,6 +159,7 @@ class Route:
     proxy: Proxy | None = None
     sock: socket.socket | None = None
     unix_path: str | None = None
+    user_agent: str | None = None
 
 
 def tls_context(verify: bool | str | None, cert: Any = None) -> ssl.SSLContext:
@@ -130,17 +194,10 @@ def tls_context(verify: bool | str | None, cert: Any = None) -> ssl.SSLContext:
 def select_route(
     url: str,
     *,
-    session: requests.Session,
     proxies: dict[str, str],
     verify: bool | str | None,
     cert: Any,
-    sock: socket.socket | None = None,
-    unix_path: str | None = None,
-    ssl_context: ssl.SSLContext | None = None,
-    server_hostname: str | None = None,
-    proxy: str | bool | None = True,
-    proxy_ssl: ssl.SSLContext | None = None,
-    proxy_server_hostname: str | None = None,
+    options: RouteOptions,
 ) -> Route:
     """Decide how to reach ``url`` (an ``http(s)://`` URL)."""
     parts = urllib.parse.urlsplit(url)
@@ -149,57 +206,49 @@ def select_route(
     port = parts.port or (443 if secure else 80)
     tls = None
     if secure:
-        tls = ssl_context if ssl_context is not None else tls_context(verify, cert)
+        tls = options.ssl if options.ssl is not None else tls_context(verify, cert)
     route = Route(
         host=host,
         port=port,
         tls=tls,
-        server_hostname=server_hostname or host,
-        sock=sock,
-        unix_path=unix_path,
+        server_hostname=options.server_hostname or host,
+        sock=options.sock,
+        unix_path=options.unix_path,
+        user_agent=options.user_agent,
     )
-    if sock is not None or unix_path is not None or proxy is None or proxy is False:
-        return route
-    if proxy is True:
-        proxy_url = requests.utils.select_proxy(url, proxies)
-    else:
-        proxy_url = proxy
+    proxy_url = choose_proxy(url, proxies, options)
     if not proxy_url:
         return route
     route.proxy = Proxy.parse(proxy_url)
     if route.proxy.scheme == "https":
-        route.proxy.ssl_context = proxy_ssl if proxy_ssl is not None else tls_context(verify)
-        route.proxy.server_hostname = proxy_server_hostname or route.proxy.host
+        route.proxy.ssl_context = (
+            options.proxy_ssl if options.proxy_ssl is not None else tls_context(verify)
+        )
+        route.proxy.server_hostname = options.proxy_server_hostname or route.proxy.host
     return route
 
 
-def open_stream(route: Route, timeout: float | None) -> Any:
-    """Open the stream that ``route`` describes, within ``timeout`` seconds.
+def open_stream(route: Route, deadline: Deadline) -> Any:
+    """Open the stream that ``route`` describes before ``deadline``.
 
-    Raises requests' ``ConnectionError`` or ``SSLError`` for the server,
-    :class:`ProxyError` for the proxy, :class:`TimeoutError` on expiry.
+    Every socket opened is watched by ``deadline``. Raises requests'
+    ``ConnectionError`` or ``SSLError`` (also the built-in error) for the
+    server, :class:`ProxyError` for the proxy, :class:`TimeoutError` or
+    :class:`OpenTimeout` on expiry.
     """
-    end = None if timeout is None else time.monotonic() + timeout
-
-    def remaining() -> float | None:
-        if end is None:
-            return None
-        left = end - time.monotonic()
-        if left <= 0:
-            raise TimeoutError("timed out")
-        return left
-
+    remaining = deadline.remaining
     stream: Any
     if route.sock is not None:
         stream = route.sock
+        deadline.watch(stream)
     elif route.unix_path is not None:
-        stream = _connect_unix(route.unix_path, remaining())
+        stream = _connect_unix(route.unix_path, deadline)
     elif route.proxy is None:
-        stream = _connect_tcp(route.host, route.port, remaining())
+        stream = _connect_tcp(route.host, route.port, deadline)
     elif route.proxy.scheme.startswith("socks"):
-        stream = _connect_socks(route, remaining())
+        stream = _connect_socks(route, deadline)
     else:
-        stream = _connect_http_proxy(route, remaining)
+        stream = _connect_http_proxy(route, deadline)
     try:
         if route.tls is not None:
             stream.settimeout(remaining())
@@ -211,36 +260,63 @@ def open_stream(route: Route, timeout: float | None) -> Any:
     return stream
 
 
-def _connection_error(what: str, exc: OSError) -> requests.exceptions.ConnectionError:
-    return requests.exceptions.ConnectionError(f"cannot connect to {what}: {exc}")
+def _connection_error(what: str, exc: OSError) -> requests.exceptions.RequestException:
+    return network_error(
+        requests.exceptions.ConnectionError, f"cannot connect to {what}: {exc}", exc
+    )
 
 
-def _connect_unix(path: str, timeout: float | None) -> socket.socket:
+def _connect_unix(path: str, deadline: Deadline) -> socket.socket:
     stream = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    deadline.watch(stream)
     try:
-        stream.settimeout(timeout)
+        stream.settimeout(deadline.remaining())
         stream.connect(path)
     except TimeoutError:
         stream.close()
         raise
     except OSError as exc:
         stream.close()
-        if isinstance(exc, FileNotFoundError):
-            raise
         raise _connection_error(f"Unix socket {path}", exc) from exc
     return stream
 
 
-def _connect_tcp(host: str, port: int, timeout: float | None) -> socket.socket:
+def _create_connection(host: str, port: int, deadline: Deadline) -> socket.socket:
+    """socket.create_connection, each socket watched by ``deadline`` before connect."""
+    error: OSError | None = None
+    for family, kind, proto, _, address in socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM):
+        stream = socket.socket(family, kind, proto)
+        deadline.watch(stream)
+        try:
+            stream.settimeout(deadline.remaining())
+            stream.connect(address)
+        except TimeoutError:
+            stream.close()
+            raise
+        except OSError as exc:
+            stream.close()
+            deadline.unwatch(stream)
+            error = exc
+            continue
+        # As urllib3 does: small frames (pings, short messages) go out at once.
+        stream.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return stream
+    raise error if error is not None else OSError(f"getaddrinfo returned nothing for {host}")
+
+
+def _connect_tcp(host: str, port: int, deadline: Deadline) -> socket.socket:
     try:
-        stream = socket.create_connection((host, port), timeout)
+        return _create_connection(host, port, deadline)
     except TimeoutError:
         raise
     except OSError as exc:
         raise _connection_error(f"{host}:{port}", exc) from exc
-    # As urllib3 does: small frames (pings, short messages) go out at once.
-    stream.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    return stream
+
+
+_CERT_HINT = (
+    "pass verify= with the CA bundle that issued the server's certificate (or ssl= with "
+    "an SSLContext that trusts it); behind a TLS-intercepting proxy, that is the proxy's CA"
+)
 
 
 def _start_tls(stream: Any, route: Route) -> Any:
@@ -252,13 +328,17 @@ def _start_tls(stream: Any, route: Route) -> Any:
             return SSLTransport(stream, context, server_hostname=route.server_hostname)
         return context.wrap_socket(stream, server_hostname=route.server_hostname)
     except ssl.SSLCertVerificationError as exc:
-        raise requests.exceptions.SSLError(
+        raise network_error(
+            requests.exceptions.SSLError,
             f"TLS certificate verification of {route.server_hostname}:{route.port} failed: "
-            f"{exc.verify_message or exc}"
+            f"{exc.verify_message or exc} ({_CERT_HINT})",
+            exc,
         ) from exc
     except ssl.SSLError as exc:
-        raise requests.exceptions.SSLError(
-            f"TLS handshake with {route.server_hostname}:{route.port} failed: {exc}"
+        raise network_error(
+            requests.exceptions.SSLError,
+            f"TLS handshake with {route.server_hostname}:{route.port} failed: {exc}",
+            exc,
         ) from exc
     except TimeoutError:
         raise
@@ -266,7 +346,7 @@ def _start_tls(stream: Any, route: Route) -> Any:
         raise _connection_error(f"{route.host}:{route.port} (during TLS)", exc) from exc
 
 
-def _connect_socks(route: Route, timeout: float | None) -> Any:
+def _connect_socks(route: Route, deadline: Deadline) -> Any:
     proxy = route.proxy
     assert proxy is not None
     try:
@@ -278,49 +358,66 @@ def _connect_socks(route: Route, timeout: float | None) -> Any:
         ) from None
     kind = socks.SOCKS4 if proxy.scheme.startswith("socks4") else socks.SOCKS5
     remote_dns = proxy.scheme in ("socks4a", "socks5h")
+    error: BaseException | None = None
     try:
-        return socks.create_connection(
-            (route.host, route.port),
-            timeout=timeout,
-            proxy_type=kind,
-            proxy_addr=proxy.host,
-            proxy_port=proxy.port,
-            proxy_rdns=remote_dns,
-            proxy_username=proxy.username,
-            proxy_password=proxy.password,
-        )
-    except socks.ProxyError as exc:
-        cause = getattr(exc, "socket_err", None)
-        if isinstance(cause, TimeoutError):
-            raise TimeoutError("timed out") from exc
-        message = getattr(exc, "msg", str(exc))
-        raise ProxyError(
-            f"SOCKS proxy {proxy.url} could not connect to {route.host}:{route.port}: {message}",
-            proxy=proxy.url,
-            reason=str(message),
-        ) from exc
-    except TimeoutError:
-        raise
+        addresses = socket.getaddrinfo(proxy.host, proxy.port, 0, socket.SOCK_STREAM)
     except OSError as exc:
         raise ProxyError(
             f"cannot connect to SOCKS proxy {proxy.url}: {exc}", proxy=proxy.url
         ) from exc
+    for family, sock_type, proto, _, _ in addresses:
+        # As socks.create_connection does, but each socket is watched by the
+        # deadline before the SOCKS negotiation starts.
+        stream = socks.socksocket(family, sock_type, proto)
+        deadline.watch(stream)
+        try:
+            stream.settimeout(deadline.remaining())
+            stream.set_proxy(
+                kind, proxy.host, proxy.port, remote_dns, proxy.username, proxy.password
+            )
+            stream.connect((route.host, route.port))
+        except BaseException as exc:
+            stream.close()
+            deadline.unwatch(stream)
+            if not isinstance(exc, (OSError, socks.ProxyError)):
+                raise
+            error = exc
+            if isinstance(exc, socks.GeneralProxyError) or deadline.has_passed():
+                break
+            continue
+        stream.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return stream
+    if isinstance(error, socks.ProxyError):
+        cause = getattr(error, "socket_err", None)
+        if isinstance(cause, TimeoutError) or deadline.has_passed():
+            raise TimeoutError("timed out") from error
+        message = getattr(error, "msg", str(error))
+        raise ProxyError(
+            f"SOCKS proxy {proxy.url} could not connect to {route.host}:{route.port}: {message}",
+            proxy=proxy.url,
+            reason=str(message),
+        ) from error
+    if isinstance(error, TimeoutError):
+        raise error
+    raise ProxyError(
+        f"cannot connect to SOCKS proxy {proxy.url}: {error}", proxy=proxy.url
+    ) from error
 
 
-def _connect_http_proxy(route: Route, remaining: Any) -> Any:
+def _connect_http_proxy(route: Route, deadline: Deadline) -> Any:
     proxy = route.proxy
     assert proxy is not None
     try:
-        stream: Any = socket.create_connection((proxy.host, proxy.port), remaining())
+        stream: Any = _create_connection(proxy.host, proxy.port, deadline)
     except TimeoutError:
         raise
     except OSError as exc:
         raise ProxyError(f"cannot connect to proxy {proxy.url}: {exc}", proxy=proxy.url) from exc
-    stream.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     try:
         if proxy.scheme == "https":
             assert proxy.ssl_context is not None
             try:
+                stream.settimeout(deadline.remaining())
                 stream = proxy.ssl_context.wrap_socket(
                     stream, server_hostname=proxy.server_hostname
                 )
@@ -335,19 +432,28 @@ def _connect_http_proxy(route: Route, remaining: Any) -> Any:
                 raise ProxyError(
                     f"TLS handshake with HTTPS proxy {proxy.url} failed: {exc}", proxy=proxy.url
                 ) from exc
-        _tunnel(stream, route, remaining)
+        _tunnel(stream, route, deadline.remaining)
     except BaseException:
         stream.close()
         raise
     return stream
 
 
+_STATUS_LINE = re.compile(r"HTTP/[0-9]\.[0-9] ([0-9]{3})(?: (.*))?")
+
+
 def _tunnel(stream: Any, route: Route, remaining: Any) -> None:
-    """Ask the proxy for a CONNECT tunnel to the server; raise ProxyError if refused."""
+    """Ask the proxy for a CONNECT tunnel to the server.
+
+    Raises :class:`InvalidProxyMessage` for an answer that is not HTTP and
+    :class:`InvalidProxyStatus` (with ``.response``) for a refusal.
+    """
     proxy = route.proxy
     assert proxy is not None
     target = f"[{route.host}]:{route.port}" if ":" in route.host else f"{route.host}:{route.port}"
     lines = [f"CONNECT {target} HTTP/1.1", f"Host: {target}"]
+    if route.user_agent is not None:
+        lines.append(f"User-Agent: {route.user_agent}")
     if proxy.username is not None:
         credentials = f"{proxy.username}:{proxy.password or ''}".encode()
         lines.append("Proxy-Authorization: Basic " + base64.b64encode(credentials).decode())
@@ -358,26 +464,39 @@ def _tunnel(stream: Any, route: Route, remaining: Any) -> None:
         head = _read_head(stream, remaining)
     except TimeoutError:
         raise
+    except InvalidProxyMessage:
+        raise
     except OSError as exc:
         raise ProxyError(
             f"proxy {proxy.url} failed while opening a tunnel to {target}: {exc}",
             proxy=proxy.url,
         ) from exc
     status_line, _, header_block = head.partition("\r\n")
-    parts = status_line.split(" ", 2)
-    if len(parts) < 2 or not parts[0].startswith("HTTP/") or not parts[1].isdigit():
-        raise ProxyError(
+    match = _STATUS_LINE.fullmatch(status_line)
+    if match is None:
+        raise InvalidProxyMessage(
             f"proxy {proxy.url} sent an invalid answer to CONNECT: {status_line[:100]!r}",
             proxy=proxy.url,
         )
-    status = int(parts[1])
-    reason = parts[2] if len(parts) > 2 else ""
+    status = int(match.group(1))
+    reason = match.group(2) or ""
     if 200 <= status < 300:
         return
-    headers = {}
+    headers: requests.structures.CaseInsensitiveDict[str] = (
+        requests.structures.CaseInsensitiveDict()
+    )
     for line in header_block.split("\r\n"):
-        name, _, value = line.partition(":")
-        headers[name.strip().lower()] = value.strip()
+        name, colon, value = line.partition(":")
+        if not colon:
+            continue
+        name, value = name.strip(), value.strip()
+        headers[name] = f"{headers[name]}, {value}" if name in headers else value
+    response = requests.Response()
+    response.status_code = status
+    response.reason = reason
+    response.headers = headers
+    response.url = proxy.url
+    response._content = b""
     message = f"proxy {proxy.url} refused CONNECT to {target}: {status} {reason}".rstrip()
     if status == 407:
         challenge = headers.get("proxy-authenticate", "")
@@ -389,10 +508,12 @@ def _tunnel(stream: Any, route: Route, remaining: Any) -> None:
         else:
             message += f" (the proxy rejected the credentials of user {proxy.username!r})"
         if challenge:
-            message += f"; it asked for: {challenge}"
+            schemes = [piece.strip().split(" ")[0] for piece in challenge.split(",")]
+            shown = [scheme for scheme in schemes if scheme and "=" not in scheme]
+            message += f"; it asked for: {', '.join(shown) or challenge}"
     elif status == 403:
         message += " (the proxy's policy forbids this tunnel; many allow CONNECT only to port 443)"
-    raise ProxyError(message, proxy=proxy.url, status=status, reason=reason)
+    raise InvalidProxyStatus(response, message, proxy=proxy.url)
 
 
 def _read_head(stream: Any, remaining: Any) -> str:
@@ -400,10 +521,17 @@ def _read_head(stream: Any, remaining: Any) -> str:
     data = bytearray()
     while not data.endswith(b"\r\n\r\n"):
         if len(data) > _MAX_CONNECT_RESPONSE:
-            raise OSError("answer to CONNECT too long")
+            raise InvalidProxyMessage(
+                f"the proxy's answer to CONNECT is longer than {_MAX_CONNECT_RESPONSE} bytes"
+            )
         stream.settimeout(remaining())
         byte = stream.recv(1)
         if not byte:
-            raise OSError("the proxy closed the connection")
+            if not data:
+                raise OSError("the proxy closed the connection")
+            raise InvalidProxyMessage(
+                f"the proxy closed the connection in the middle of its answer to CONNECT: "
+                f"{bytes(data[:100])!r}"
+            )
         data += byte
     return data.decode("latin-1")

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import http.client
 import socket
 import ssl as ssl_module
 import time
@@ -37,11 +38,13 @@ import requests.adapters
 import requests.hooks
 import requests.utils
 import urllib3
-from requests.cookies import extract_cookies_to_jar
+from requests.cookies import extract_cookies_to_jar, merge_cookies
 from urllib3.util import SKIP_HEADER
 
-from .exceptions import InvalidHandshake, InvalidStatus, OpenTimeout
-from .routes import Route, open_stream, select_route
+from .deadline import Deadline
+from .exceptions import InvalidHandshake, InvalidMessage, InvalidStatus, OpenTimeout, ws_url
+from .redaction import redact_url
+from .routes import Route, RouteOptions, choose_proxy, open_stream, select_route
 
 __all__ = ["SocketLike", "Upgraded", "open_upgraded", "http_url"]
 
@@ -87,34 +90,13 @@ def http_url(uri: str) -> str:
     return uri
 
 
-class _Deadline:
-    def __init__(self, timeout: float | None, uri: str) -> None:
-        self.timeout = timeout
-        self.uri = uri
-        self.end = None if timeout is None else time.monotonic() + timeout
-
-    def remaining(self) -> float | None:
-        if self.end is None:
-            return None
-        left = self.end - time.monotonic()
-        if left <= 0:
-            raise self.expired()
-        return left
-
-    def expired(self) -> OpenTimeout:
-        return OpenTimeout(
-            f"timed out after {self.timeout} s opening the WebSocket connection to "
-            f"{self.uri} (open_timeout)"
-        )
-
-
 class _StreamAdapter(requests.adapters.HTTPAdapter):
     """A one-shot adapter that speaks HTTP over streams opened by :mod:`.routes`.
 
     Each ``send`` opens a fresh stream (an auth retry gets a new connection).
     """
 
-    def __init__(self, route: Route, deadline: _Deadline) -> None:
+    def __init__(self, route: Route, deadline: Deadline) -> None:
         super().__init__(max_retries=0)
         self.route = route
         self.deadline = deadline
@@ -123,7 +105,7 @@ class _StreamAdapter(requests.adapters.HTTPAdapter):
     def send(  # type: ignore[override]
         self, request: requests.PreparedRequest, **kwargs: Any
     ) -> requests.Response:
-        stream = open_stream(self.route, self.deadline.remaining())
+        stream = open_stream(self.route, self.deadline)
         pool = _StreamPool(self.route, stream)
         self.pools.append(pool)
         try:
@@ -212,13 +194,7 @@ def open_upgraded(
     *,
     headers: Mapping[str, str | None],
     requests_kwargs: Mapping[str, Any],
-    sock: socket.socket | None = None,
-    unix_path: str | None = None,
-    ssl: ssl_module.SSLContext | None = None,
-    server_hostname: str | None = None,
-    proxy: str | bool | None = True,
-    proxy_ssl: ssl_module.SSLContext | None = None,
-    proxy_server_hostname: str | None = None,
+    route_options: RouteOptions,
     open_timeout: float | None = 10,
 ) -> Upgraded:
     """Send the upgrade request through ``session``; return the upgraded stream.
@@ -227,15 +203,63 @@ def open_upgraded(
     ``requests_kwargs["headers"]``, and a ``None`` value removes a session
     header (as in requests). ``requests_kwargs`` may hold ``params``,
     ``headers``, ``cookies``, ``auth``, ``proxies``, ``verify``, ``cert`` and
-    ``allow_redirects``.
+    ``allow_redirects`` (checked by the caller). ``open_timeout`` is one
+    deadline for every step, redirects and auth retries included.
 
-    Raises requests' ``ConnectionError``/``SSLError`` for network and TLS
-    failures, :class:`ProxyError` when a proxy refuses, :class:`InvalidStatus`
-    for a final answer other than 101, requests' ``TooManyRedirects``,
-    :class:`InvalidHandshake` for a redirect from ``wss://`` to ``ws://``, and
-    :class:`OpenTimeout` when ``open_timeout`` expires.
+    Raises requests' ``ConnectionError``/``SSLError`` (also the built-in
+    error) for network and TLS failures, :class:`ProxyError` when a proxy
+    refuses, :class:`InvalidMessage` for a malformed or truncated answer,
+    :class:`InvalidStatus` for a final answer other than 101, requests'
+    ``TooManyRedirects``, :class:`InvalidHandshake` for a redirect from
+    ``wss://`` to ``ws://``, and :class:`OpenTimeout` when ``open_timeout``
+    expires.
     """
-    deadline = _Deadline(open_timeout, uri)
+    deadline = Deadline(open_timeout, uri)
+    try:
+        upgraded = _exchange(session, uri, headers, requests_kwargs, route_options, deadline)
+    except OpenTimeout:
+        deadline.finish(check=False)
+        raise
+    except Exception as exc:
+        deadline.finish(check=False)
+        if deadline.fired or isinstance(exc, (requests.exceptions.Timeout, TimeoutError)):
+            raise deadline.expired(_during(exc)) from exc
+        raise
+    except BaseException:
+        deadline.finish(check=False)
+        raise
+    try:
+        deadline.finish()
+    except OpenTimeout:
+        _close_upgraded(upgraded)
+        raise
+    return upgraded
+
+
+def _during(exc: BaseException) -> str:
+    """What the opening was doing when the deadline cut it, for the message."""
+    if isinstance(exc, InvalidStatus):
+        return f"reading the body of the HTTP {exc.response.status_code} answer"
+    return ""
+
+
+def _close_upgraded(upgraded: Upgraded) -> None:
+    try:
+        upgraded.sock.close()
+    finally:
+        if upgraded.raw_socket is not upgraded.sock:
+            upgraded.raw_socket.close()
+
+
+def _exchange(
+    session: requests.Session,
+    uri: str,
+    headers: Mapping[str, str | None],
+    requests_kwargs: Mapping[str, Any],
+    route_options: RouteOptions,
+    deadline: Deadline,
+) -> Upgraded:
+    """The request, its redirects and auth retries, up to the 101."""
     kwargs = dict(requests_kwargs)
     allow_redirects = kwargs.pop("allow_redirects", True)
     request = requests.Request(
@@ -254,86 +278,64 @@ def open_upgraded(
         raise TypeError(f"unexpected keyword arguments: {', '.join(sorted(kwargs))}")
 
     history: list[requests.Response] = []
-    try:
-        while True:
-            url = str(prepared.url)
-            settings = session.merge_environment_settings(
-                url, explicit_proxies or {}, True, verify, cert
-            )
-            response = _send_once(
-                session,
-                prepared,
-                settings,
-                deadline,
-                sock=sock,
-                unix_path=unix_path,
-                ssl_context=ssl,
-                server_hostname=server_hostname,
-                proxy=proxy,
-                proxy_ssl=proxy_ssl,
-                proxy_server_hostname=proxy_server_hostname,
-            )
-            try:
-                if response.status_code == 101:
-                    # Redirects first, then any auth retries (HTTPDigestAuth's 401).
-                    response.history = history + response.history
-                    return _take_over(response)
-                if not (allow_redirects and response.status_code in _REDIRECT_CODES):
-                    _read_error_body(response)
-                    raise InvalidStatus(response)
-                history.append(response)
-                if len(history) > session.max_redirects:
-                    _read_error_body(response)
-                    raise requests.exceptions.TooManyRedirects(
-                        f"exceeded {session.max_redirects} redirects while opening {uri}",
-                        response=response,
-                    )
-                prepared = _follow_redirect(session, response, prepared)
-            finally:
-                if isinstance(response.connection, _StreamAdapter):
-                    response.connection.close()
-            if sock is not None or unix_path is not None:
-                raise InvalidHandshake(
-                    f"cannot follow the redirect to {prepared.url}: the connection was "
-                    "opened on a given socket (sock= or unix_connect)"
+    while True:
+        url = str(prepared.url)
+        settings = session.merge_environment_settings(
+            url, explicit_proxies or {}, True, verify, cert
+        )
+        response = _send_once(session, prepared, settings, deadline, route_options)
+        try:
+            if response.status_code == 101:
+                # Redirects first, then any auth retries (HTTPDigestAuth's 401).
+                response.history = history + response.history
+                return _take_over(response)
+            if not (allow_redirects and response.status_code in _REDIRECT_CODES):
+                _read_error_body(response)
+                raise InvalidStatus(response)
+            history.append(response)
+            if len(history) > session.max_redirects:
+                _read_error_body(response)
+                raise requests.exceptions.TooManyRedirects(
+                    f"exceeded {session.max_redirects} redirects while opening "
+                    f"{redact_url(uri)}",
+                    response=response,
                 )
-    except requests.exceptions.Timeout as exc:
-        raise deadline.expired() from exc
-    except TimeoutError as exc:
-        if isinstance(exc, OpenTimeout):
-            raise
-        raise deadline.expired() from exc
+            prepared = _follow_redirect(session, response, prepared)
+        finally:
+            if isinstance(response.connection, _StreamAdapter):
+                response.connection.close()
+        if route_options.sock is not None or route_options.unix_path is not None:
+            raise InvalidHandshake(
+                f"cannot follow the redirect to {ws_url(str(prepared.url))}: the connection "
+                "was opened on a given socket (sock= or unix_connect)"
+            )
 
 
 def _send_once(
     session: requests.Session,
     prepared: requests.PreparedRequest,
     settings: Mapping[str, Any],
-    deadline: _Deadline,
-    **route_options: Any,
+    deadline: Deadline,
+    route_options: RouteOptions,
 ) -> requests.Response:
     """Send one request and run the session's hooks and cookie extraction."""
     url = str(prepared.url)
     adapter = session.get_adapter(url)
     mounted = type(adapter) is not requests.adapters.HTTPAdapter
-    plain = route_options["proxy"] is True and all(
-        route_options[name] is None
-        for name in ("sock", "unix_path", "ssl_context", "server_hostname", "proxy_ssl")
-    )
-    if mounted and plain and url.startswith("http:"):
+    use_mounted = mounted and not route_options.customized
+    if use_mounted and url.startswith("http:"):
         # urllib3 forwards http:// requests through an HTTP(S) proxy instead
         # of tunnelling, and proxies strip Upgrade: a ws:// URI behind such a
         # proxy takes our route, which always tunnels.
-        proxy_url = requests.utils.select_proxy(url, settings["proxies"]) or ""
-        plain = not proxy_url.startswith(("http:", "https:"))
-    if not (mounted and plain):
+        proxy_url = choose_proxy(url, settings["proxies"], route_options) or ""
+        use_mounted = not proxy_url.lower().startswith(("http:", "https:"))
+    if not use_mounted:
         route = select_route(
             url,
-            session=session,
             proxies=settings["proxies"],
             verify=settings["verify"],
             cert=settings["cert"],
-            **route_options,
+            options=route_options,
         )
         adapter = _StreamAdapter(route, deadline)
     remaining = deadline.remaining()
@@ -345,18 +347,42 @@ def _send_once(
         "proxies": settings["proxies"],
     }
     started = time.monotonic()
-    response = adapter.send(prepared, **send_kwargs)
+    try:
+        response = adapter.send(prepared, **send_kwargs)
+    except requests.exceptions.ConnectionError as exc:
+        raise _invalid_message(exc, url) from exc.__cause__ or exc
     response.elapsed = datetime.timedelta(seconds=time.monotonic() - started)
-    response = requests.hooks.dispatch_hook(  # type: ignore[no-untyped-call]
-        "response", prepared.hooks, response, **send_kwargs
-    )
+    response = requests.hooks.dispatch_hook("response", prepared.hooks, response, **send_kwargs)
     if response.history:
         # An auth hook (HTTPDigestAuth) retried: keep the cookies of each answer.
         for earlier in response.history:
-            extract_cookies_to_jar(session.cookies, earlier.request, earlier.raw)  # type: ignore[no-untyped-call]
-    extract_cookies_to_jar(session.cookies, response.request, response.raw)  # type: ignore[no-untyped-call]
+            extract_cookies_to_jar(session.cookies, earlier.request, earlier.raw)
+    extract_cookies_to_jar(session.cookies, response.request, response.raw)
     result: requests.Response = response
     return result
+
+
+def _invalid_message(
+    error: requests.exceptions.ConnectionError, url: str
+) -> requests.exceptions.ConnectionError:
+    """:class:`InvalidMessage` when ``error`` says the answer was not valid
+    HTTP or was cut short; ``error`` itself otherwise."""
+    reason = error.args[0] if error.args else None
+    if isinstance(reason, urllib3.exceptions.ProtocolError) and len(reason.args) > 1:
+        reason = reason.args[1]
+    if not isinstance(reason, http.client.HTTPException):
+        return error
+    if isinstance(reason, http.client.RemoteDisconnected):
+        detail = "the server closed the connection without answering the upgrade request"
+    elif isinstance(reason, http.client.IncompleteRead):
+        detail = "the server's answer was cut short"
+    elif isinstance(reason, http.client.LineTooLong):
+        detail = f"the server's answer has a line too long ({reason})"
+    else:
+        detail = f"the server's answer is not valid HTTP: {str(reason)[:100]!r}"
+    invalid = InvalidMessage(f"invalid answer from {ws_url(url)}: {detail}")
+    invalid.__cause__ = reason
+    return invalid
 
 
 def _follow_redirect(
@@ -364,38 +390,54 @@ def _follow_redirect(
     response: requests.Response,
     prepared: requests.PreparedRequest,
 ) -> requests.PreparedRequest:
-    """The next request of a redirect, with requests' rules (auth dropped
-    across hosts, cookies, method); refuse a downgrade from TLS."""
-    location = response.headers.get("Location")
+    """The next request of a redirect, built as requests'
+    ``Session.resolve_redirects`` builds it (relative and scheme-relative
+    targets, cookies of the request and the session for the new URL,
+    ``Authorization`` dropped across hosts, netrc for the new host,
+    ``Proxy-Authorization`` dropped); ``ws(s)://`` targets in any case are
+    accepted, and a downgrade from TLS is refused."""
+    location = session.get_redirect_target(response)
     if not location:
         _read_error_body(response)
         raise InvalidStatus(response)
-    target = urllib.parse.urljoin(str(prepared.url), http_url(location))
-    old_scheme = urllib.parse.urlsplit(str(prepared.url)).scheme
-    new_scheme = urllib.parse.urlsplit(target).scheme
+    if location.startswith("//"):
+        location = f"{urllib.parse.urlsplit(str(response.url)).scheme}:{location}"
+    location = http_url(location)
+    parsed = urllib.parse.urlsplit(location)
+    if parsed.netloc:
+        target = requests.utils.requote_uri(location)
+    else:
+        target = urllib.parse.urljoin(str(response.url), requests.utils.requote_uri(location))
+    old_scheme = urllib.parse.urlsplit(str(prepared.url)).scheme.lower()
+    new_scheme = urllib.parse.urlsplit(target).scheme.lower()
     if new_scheme not in ("http", "https"):
-        raise InvalidHandshake(f"cannot follow a redirect to {location}: not a WebSocket URI")
-    if old_scheme == "https" and new_scheme == "http":
+        _read_error_body(response)
         raise InvalidHandshake(
-            f"refused a redirect from {_ws(str(prepared.url))} to {_ws(target)}: "
+            f"cannot follow a redirect to {redact_url(location)}: not a WebSocket URI"
+        )
+    if old_scheme == "https" and new_scheme == "http":
+        _read_error_body(response)
+        raise InvalidHandshake(
+            f"refused a redirect from {ws_url(str(prepared.url))} to {ws_url(target)}: "
             "it would drop TLS (wss:// to ws://)"
         )
     _read_error_body(response)
     redirected = prepared.copy()
-    redirected.url = target
-    redirected.headers.pop("Cookie", None)
-    redirected.prepare_cookies(session.cookies)
-    session.rebuild_auth(redirected, response)  # type: ignore[no-untyped-call]
+    redirected.url = requests.utils.to_native_string(target)
+    session.rebuild_method(redirected, response)
+    headers = redirected.headers
+    headers.pop("Cookie", None)
+    cookie_jar = redirected._cookies
+    extract_cookies_to_jar(cookie_jar, prepared, response.raw)
+    merge_cookies(cookie_jar, session.cookies)
+    redirected.prepare_cookies(cookie_jar)
+    # requests drops Proxy-Authorization on every redirect (and re-adds it
+    # only for plain-HTTP forwarding, which never happens here: the route
+    # always tunnels, so the server would see it).
+    headers.pop("Proxy-Authorization", None)
+    session.rebuild_auth(redirected, response)
     response.close()
     return redirected
-
-
-def _ws(url: str) -> str:
-    if url.startswith("https:"):
-        return "wss:" + url[6:]
-    if url.startswith("http:"):
-        return "ws:" + url[5:]
-    return url
 
 
 def _read_error_body(response: requests.Response) -> None:
@@ -437,6 +479,11 @@ def _take_over(response: requests.Response) -> Upgraded:
                 pass
     raw_socket = getattr(sock, "socket", sock)
     sock.settimeout(None)
+    for sent in [response.request, *(earlier.request for earlier in response.history)]:
+        # user_agent_header=None went out as urllib3's SKIP_HEADER marker:
+        # show the request as it was on the wire, without a User-Agent.
+        if sent is not None and sent.headers.get("User-Agent") == SKIP_HEADER:
+            del sent.headers["User-Agent"]
     return Upgraded(
         sock=sock,
         raw_socket=raw_socket,

@@ -14,7 +14,7 @@ from websockets.asyncio.server import ServerConnection
 from websockets.http11 import Request, Response
 
 import requests_ws
-from requests_ws.reconnect import is_retryable
+from requests_ws.reconnecting import is_retryable
 
 from .peers.proxies import free_port
 from .peers.ws_peer import WsPeer

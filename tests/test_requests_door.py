@@ -83,7 +83,8 @@ def test_basic_auth_from_session_argument_and_url(ws_server: Any) -> None:
     assert info.value.response.status_code == 401
     assert info.value.response.text == "who are you?\n"
     assert isinstance(info.value, requests.exceptions.HTTPError)
-    assert "401" in str(info.value) and server.uri.replace("ws", "http") in str(info.value)
+    assert "401" in str(info.value) and server.uri in str(info.value)
+    assert "Basic" in str(info.value) and "who are you?" in str(info.value)
 
 
 def test_digest_auth_retries_within_open_timeout(ws_server: Any) -> None:
