@@ -103,9 +103,7 @@ _LAZY: dict[str, str] = {
     "unix_reconnect": ".reconnecting",
 }
 _LAZY.update(
-    (name, ".exceptions")
-    for name in __all__
-    if name not in _LAZY and name != "__version__"
+    (name, ".exceptions") for name in __all__ if name not in _LAZY and name != "__version__"
 )
 
 

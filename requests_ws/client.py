@@ -53,16 +53,16 @@ AuthLike = tuple[str, str] | requests.auth.AuthBase | Callable[..., Any]
 CertLike = str | tuple[str, str]
 
 
-class ConnectOptions(TypedDict, total=False):
-    """The keyword arguments of every door (:func:`connect` documents them).
+class ConnectionOptions(TypedDict, total=False):
+    """The keyword arguments of every door but ``session`` (:func:`connect`
+    documents them all).
 
     Doors that forward them (``ws_connect``, ``Session.ws_connect``,
     ``unix_connect``, ``reconnect``, ``unix_reconnect``) are typed with
-    ``**options: Unpack[ConnectOptions]``, so a type checker catches a
-    misspelled keyword on each of them.
+    ``**options: Unpack[...]``, so a type checker catches a misspelled
+    keyword on each of them.
     """
 
-    session: requests.Session | None
     sock: socket.socket | None
     ssl: ssl_module.SSLContext | None
     server_hostname: str | None
@@ -93,7 +93,13 @@ class ConnectOptions(TypedDict, total=False):
     allow_redirects: bool
 
 
-CONNECT_OPTIONS = frozenset(ConnectOptions.__annotations__)
+class ConnectOptions(ConnectionOptions, total=False):
+    """:class:`ConnectionOptions` and the ``session`` to go through."""
+
+    session: requests.Session | None
+
+
+CONNECT_OPTIONS = frozenset(ConnectOptions.__optional_keys__)
 
 _REQUESTS_KWARGS = (
     "params",
@@ -246,9 +252,7 @@ def _open(uri: str, options: ConnectOptions, unix_path: str | None = None) -> Cl
     if ssl is not None and not isinstance(ssl, ssl_module.SSLContext):
         raise TypeError(f"ssl must be an ssl.SSLContext, not {type(ssl).__name__}")
     if ssl is not None and not secure:
-        raise ValueError(
-            f"ssl= was given but {redact_url(uri)} is a ws:// URI: use wss:// for TLS"
-        )
+        raise ValueError(f"ssl= was given but {redact_url(uri)} is a ws:// URI: use wss:// for TLS")
     proxy_ssl = options.get("proxy_ssl")
     if proxy_ssl is not None and not isinstance(proxy_ssl, ssl_module.SSLContext):
         raise TypeError(f"proxy_ssl must be an ssl.SSLContext, not {type(proxy_ssl).__name__}")
@@ -474,9 +478,8 @@ def unix_options(
         raise TypeError(f"path must be a str or os.PathLike, not {type(path).__name__}")
     if uri is None:
         uri = "wss://localhost/" if options.get("ssl") is not None else "ws://localhost/"
-    options = dict(options)  # type: ignore[assignment]
-    options.setdefault("proxy", None)
-    return uri, None if path is None else os.fspath(path), options
+    checked: ConnectOptions = {"proxy": None, **options}
+    return uri, None if path is None else os.fspath(path), checked
 
 
 def unix_connect(
@@ -497,7 +500,7 @@ def unix_connect(
 
 
 def ws_connect(
-    session: requests.Session, url: str, **options: Unpack[ConnectOptions]
+    session: requests.Session, url: str, **options: Unpack[ConnectionOptions]
 ) -> ClientConnection:
     """Open a WebSocket connection through any :class:`requests.Session`.
 
@@ -507,16 +510,18 @@ def ws_connect(
     :func:`connect`.
     """
     check_keywords("ws_connect", options, CONNECT_OPTIONS - {"session"})
-    return _open(url, {**options, "session": session})
+    merged: ConnectOptions = {**options, "session": session}
+    return _open(url, merged)
 
 
 class Session(requests.Session):
     """A :class:`requests.Session` that can also open WebSocket connections."""
 
-    def ws_connect(self, url: str, **options: Unpack[ConnectOptions]) -> ClientConnection:
+    def ws_connect(self, url: str, **options: Unpack[ConnectionOptions]) -> ClientConnection:
         """Open a WebSocket connection to ``url`` through this session.
 
         See :func:`requests_ws.ws_connect` and :func:`requests_ws.connect`.
         """
         check_keywords("ws_connect", options, CONNECT_OPTIONS - {"session"})
-        return _open(url, {**options, "session": self})
+        merged: ConnectOptions = {**options, "session": self}
+        return _open(url, merged)

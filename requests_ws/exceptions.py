@@ -106,7 +106,9 @@ class InvalidProxy(WebSocketException, requests.exceptions.InvalidProxyURL):
     def __init__(self, proxy: str, msg: str) -> None:
         self.proxy = redact_url(proxy)
         self.msg = msg
-        requests.exceptions.InvalidProxyURL.__init__(self, f"{self.proxy} isn't a valid proxy: {msg}")
+        requests.exceptions.InvalidProxyURL.__init__(
+            self, f"{self.proxy} isn't a valid proxy: {msg}"
+        )
 
     def __str__(self) -> str:
         return f"{self.proxy} isn't a valid proxy: {self.msg}"
@@ -282,7 +284,9 @@ def network_error(
     ``socket.gaierror``, ``ssl.SSLCertVerificationError``...), carrying
     ``errno`` and ``strerror`` of ``cause``. Raise it ``from cause``."""
     builtin = type(cause)
-    if not issubclass(builtin, OSError) or issubclass(builtin, requests.exceptions.RequestException):
+    if not issubclass(builtin, OSError) or issubclass(
+        builtin, requests.exceptions.RequestException
+    ):
         return kind(message)
     cls = _network_class(kind, builtin)
     error = cls(message)

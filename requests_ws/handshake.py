@@ -210,7 +210,9 @@ def parse_extension_header(value: str) -> list[tuple[str, list[ExtensionParamete
                 param_value = parser.token_or_quoted()
                 if not _token_re.fullmatch(param_value):
                     raise InvalidHeaderFormat(
-                        header, f"parameter {param} has a value that is not a token", value,
+                        header,
+                        f"parameter {param} has a value that is not a token",
+                        value,
                         parser.pos,
                     )
                 parser.skip_ows()

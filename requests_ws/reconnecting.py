@@ -91,7 +91,7 @@ def backoff(
         attempt += 1
 
 
-class reconnect:  # noqa: N801 - websockets' name: a class used like a function
+class reconnect:
     """Connections to ``uri`` that come back after failures.
 
     As an iterator, it yields a fresh connection after each (re)connection::

@@ -22,6 +22,7 @@ import re
 import socket
 import ssl
 import urllib.parse
+from ssl import SSLContext
 from typing import TYPE_CHECKING, Any
 
 import requests
@@ -111,10 +112,10 @@ class RouteOptions:
 
     sock: socket.socket | None = None
     unix_path: str | None = None
-    ssl: ssl.SSLContext | None = None
+    ssl: SSLContext | None = None
     server_hostname: str | None = None
     proxy: str | bool | None = True
-    proxy_ssl: ssl.SSLContext | None = None
+    proxy_ssl: SSLContext | None = None
     proxy_server_hostname: str | None = None
     user_agent: str | None = None
 
@@ -171,7 +172,7 @@ def tls_context(verify: bool | str | None, cert: Any = None) -> ssl.SSLContext:
         context.verify_mode = ssl.CERT_NONE
     else:
         location = (
-            extract_zipped_paths(DEFAULT_CA_BUNDLE_PATH)  # type: ignore[no-untyped-call]
+            extract_zipped_paths(DEFAULT_CA_BUNDLE_PATH)
             if verify is True or verify is None
             else verify
         )

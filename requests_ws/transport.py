@@ -262,10 +262,14 @@ def _exchange(
     """The request, its redirects and auth retries, up to the 101."""
     kwargs = dict(requests_kwargs)
     allow_redirects = kwargs.pop("allow_redirects", True)
+    # A None value removes a session header, as requests documents for
+    # Session.request (merge_setting drops it); requests' own annotation of
+    # Request(headers=) leaves None out, hence the cast.
+    merged_headers: Any = _merged_headers(headers, kwargs.pop("headers", None))
     request = requests.Request(
         "GET",
         http_url(uri),
-        headers=_merged_headers(headers, kwargs.pop("headers", None)),
+        headers=merged_headers,
         params=kwargs.pop("params", None),
         cookies=kwargs.pop("cookies", None),
         auth=kwargs.pop("auth", None),
@@ -296,8 +300,7 @@ def _exchange(
             if len(history) > session.max_redirects:
                 _read_error_body(response)
                 raise requests.exceptions.TooManyRedirects(
-                    f"exceeded {session.max_redirects} redirects while opening "
-                    f"{redact_url(uri)}",
+                    f"exceeded {session.max_redirects} redirects while opening {redact_url(uri)}",
                     response=response,
                 )
             prepared = _follow_redirect(session, response, prepared)
@@ -423,11 +426,13 @@ def _follow_redirect(
         )
     _read_error_body(response)
     redirected = prepared.copy()
-    redirected.url = requests.utils.to_native_string(target)
+    redirected.url = target
     session.rebuild_method(redirected, response)
     headers = redirected.headers
     headers.pop("Cookie", None)
     cookie_jar = redirected._cookies
+    if cookie_jar is None:  # prepare_cookies always sets it; for the type checker
+        cookie_jar = requests.cookies.RequestsCookieJar()
     extract_cookies_to_jar(cookie_jar, prepared, response.raw)
     merge_cookies(cookie_jar, session.cookies)
     redirected.prepare_cookies(cookie_jar)
@@ -465,7 +470,7 @@ def _take_over(response: requests.Response) -> Upgraded:
     raw._pool = None
     connection.sock = None
     if reader is not None:
-        raw._fp.fp = None  # type: ignore[union-attr]
+        raw._fp.fp = None
         reader.close()
     if pool is not None:
         if isinstance(pool, _StreamPool):
