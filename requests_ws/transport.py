@@ -42,7 +42,14 @@ from requests.cookies import extract_cookies_to_jar, merge_cookies
 from urllib3.util import SKIP_HEADER
 
 from .deadline import Deadline
-from .exceptions import InvalidHandshake, InvalidMessage, InvalidStatus, OpenTimeout, ws_url
+from .exceptions import (
+    InvalidHandshake,
+    InvalidMessage,
+    InvalidStatus,
+    OpenTimeout,
+    network_error,
+    ws_url,
+)
 from .redaction import redact_url
 from .routes import Route, RouteOptions, choose_proxy, open_stream, select_route
 
@@ -353,7 +360,15 @@ def _send_once(
     try:
         response = adapter.send(prepared, **send_kwargs)
     except requests.exceptions.ConnectionError as exc:
-        raise _invalid_message(exc, url) from exc.__cause__ or exc
+        invalid = _invalid_message(exc, url)
+        if invalid is not exc:
+            raise invalid from invalid.__cause__
+        root = _root_os_error(exc)
+        if root is None or isinstance(exc, type(root)):
+            raise
+        # urllib3 (a mounted adapter) wraps the socket's error: make the
+        # requests exception also the built-in one, as on our own route.
+        raise network_error(type(exc), str(exc), root) from exc
     response.elapsed = datetime.timedelta(seconds=time.monotonic() - started)
     response = requests.hooks.dispatch_hook("response", prepared.hooks, response, **send_kwargs)
     if response.history:
@@ -363,6 +378,27 @@ def _send_once(
     extract_cookies_to_jar(session.cookies, response.request, response.raw)
     result: requests.Response = response
     return result
+
+
+def _root_os_error(error: BaseException) -> OSError | None:
+    """The socket's own error under urllib3's and requests' wrappers."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    found: OSError | None = None
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, OSError) and not isinstance(
+            current, (requests.exceptions.RequestException, urllib3.exceptions.HTTPError)
+        ):
+            found = current
+        reason = getattr(current, "reason", None)
+        if isinstance(reason, BaseException):
+            current = reason
+        elif current.args and isinstance(current.args[0], BaseException):
+            current = current.args[0]
+        else:
+            current = current.__cause__ or current.__context__
+    return found
 
 
 def _invalid_message(
