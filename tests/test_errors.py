@@ -32,16 +32,44 @@ from requests_ws import (
 from .peers.proxies import free_port
 from .peers.scripted_http import ScriptedHTTPServer, switching_protocols
 
-SURFACE = """
-    connect unix_connect ClientConnection Session ws_connect
-    WebSocketException ConnectionClosed ConnectionClosedOK ConnectionClosedError
-    InvalidURI InvalidHandshake InvalidStatus InvalidHeader InvalidUpgrade
-    NegotiationError ProxyError ProtocolError PayloadTooBig ConcurrencyError
-    InvalidMessage InvalidProxy InvalidProxyMessage InvalidProxyStatus
-    InvalidHeaderFormat InvalidHeaderValue DuplicateParameter
-    InvalidParameterName InvalidParameterValue InvalidState SecurityError
-    reconnect unix_reconnect TimeoutError OpenTimeout USER_AGENT __version__
-""".split()
+SURFACE = [
+    "connect",
+    "unix_connect",
+    "ClientConnection",
+    "Session",
+    "ws_connect",
+    "WebSocketException",
+    "ConnectionClosed",
+    "ConnectionClosedOK",
+    "ConnectionClosedError",
+    "InvalidURI",
+    "InvalidHandshake",
+    "InvalidStatus",
+    "InvalidHeader",
+    "InvalidUpgrade",
+    "NegotiationError",
+    "ProxyError",
+    "ProtocolError",
+    "PayloadTooBig",
+    "ConcurrencyError",
+    "InvalidMessage",
+    "InvalidProxy",
+    "InvalidProxyMessage",
+    "InvalidProxyStatus",
+    "InvalidHeaderFormat",
+    "InvalidHeaderValue",
+    "DuplicateParameter",
+    "InvalidParameterName",
+    "InvalidParameterValue",
+    "InvalidState",
+    "SecurityError",
+    "reconnect",
+    "unix_reconnect",
+    "TimeoutError",
+    "OpenTimeout",
+    "USER_AGENT",
+    "__version__",
+]
 
 
 def test_module_surface_imports_every_name() -> None:
