@@ -89,10 +89,11 @@ class Upgraded:
 
 
 def http_url(uri: str) -> str:
-    """The ``http(s)://`` URL equivalent to a ``ws(s)://`` URI."""
-    if uri.startswith("wss:"):
+    """The ``http(s)://`` URL equivalent to a ``ws(s)://`` URI (any case)."""
+    lowered = uri[:4].lower()
+    if lowered == "wss:":
         return "https:" + uri[4:]
-    if uri.startswith("ws:"):
+    if lowered.startswith("ws:"):
         return "http:" + uri[3:]
     return uri
 
