@@ -268,26 +268,24 @@ def _exchange(
     deadline: Deadline,
 ) -> Upgraded:
     """The request, its redirects and auth retries, up to the 101."""
-    kwargs = dict(requests_kwargs)
-    allow_redirects = kwargs.pop("allow_redirects", True)
+    # requests_kwargs holds only the names the doors accept (checked there).
+    allow_redirects = requests_kwargs.get("allow_redirects", True)
     # A None value removes a session header, as requests documents for
     # Session.request (merge_setting drops it); requests' own annotation of
-    # Request(headers=) leaves None out, hence the cast.
-    merged_headers: Any = _merged_headers(headers, kwargs.pop("headers", None))
+    # Request(headers=) leaves None out, hence the Any.
+    merged_headers: Any = _merged_headers(headers, requests_kwargs.get("headers"))
     request = requests.Request(
         "GET",
         http_url(uri),
         headers=merged_headers,
-        params=kwargs.pop("params", None),
-        cookies=kwargs.pop("cookies", None),
-        auth=kwargs.pop("auth", None),
+        params=requests_kwargs.get("params"),
+        cookies=requests_kwargs.get("cookies"),
+        auth=requests_kwargs.get("auth"),
     )
     prepared = session.prepare_request(request)
-    explicit_proxies = kwargs.pop("proxies", None)
-    verify = kwargs.pop("verify", None)
-    cert = kwargs.pop("cert", None)
-    if kwargs:
-        raise TypeError(f"unexpected keyword arguments: {', '.join(sorted(kwargs))}")
+    explicit_proxies = requests_kwargs.get("proxies")
+    verify = requests_kwargs.get("verify")
+    cert = requests_kwargs.get("cert")
 
     history: list[requests.Response] = []
     while True:
@@ -371,6 +369,13 @@ def _send_once(
         # requests exception also the built-in one, as on our own route.
         raise network_error(type(exc), str(exc), root) from exc
     response.elapsed = datetime.timedelta(seconds=time.monotonic() - started)
+    if use_mounted:
+        # urllib3 opened this socket: the deadline can watch it only from
+        # here on (the error body, the auth retry's reading); the head was
+        # bounded by the per-read timeout alone.
+        opened = getattr(getattr(response.raw, "_connection", None), "sock", None)
+        if isinstance(opened, socket.socket):
+            deadline.watch(opened)
     response = requests.hooks.dispatch_hook("response", prepared.hooks, response, **send_kwargs)
     if response.history:
         # An auth hook (HTTPDigestAuth) retried: keep the cookies of each answer.

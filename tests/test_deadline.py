@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 import requests
+import requests.adapters
 
 import requests_ws
 from requests_ws import OpenTimeout
@@ -158,3 +159,22 @@ def test_tls_handshake_against_silent_peer_is_bounded(no_leaks: None, scripted_h
     )
     context = ssl.create_default_context()
     _expect_open_timeout(f"wss://localhost:{server.port}/", ssl=context)
+
+
+def test_slow_403_body_through_a_mounted_adapter(no_leaks: None, scripted_http: Any) -> None:
+    # urllib3 opens the socket; the deadline watches it once the head is read.
+    def handler(sock: socket.socket, head: bytes) -> None:
+        sock.sendall(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 1000\r\n\r\n")
+        server.trickle(sock, b"x" * 1000, 0.1)
+
+    server: ScriptedHTTPServer = scripted_http(handler)
+
+    class Mounted(requests.adapters.HTTPAdapter):
+        pass
+
+    with requests.Session() as session:
+        session.mount("http://", Mounted())
+        started = time.monotonic()
+        with pytest.raises(OpenTimeout):
+            requests_ws.ws_connect(session, server.uri(), open_timeout=OPEN_TIMEOUT)
+        assert time.monotonic() - started < OPEN_TIMEOUT + SLACK
