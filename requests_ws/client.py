@@ -25,6 +25,7 @@ import requests.utils
 
 from .arguments import check_header, check_keywords, header_items, keyword_checked
 from .connection import ClientConnection
+from .deadline import Deadline
 from .exceptions import InvalidURI
 from .extensions import ClientExtensionFactory, ClientPerMessageDeflateFactory
 from .handshake import build_request_headers, check_response, generate_key
@@ -246,6 +247,8 @@ def _check_proxy_ssl(
 
 def _open(uri: str, options: ConnectOptions, unix_path: str | None = None) -> ClientConnection:
     """The one opening path behind every door; ``options`` are checked here."""
+    open_timeout = options.get("open_timeout", 10)
+    deadline = Deadline(open_timeout if isinstance(open_timeout, (int, float)) else None, uri)
     parsed = parse_uri(uri)
     secure = parsed.scheme.lower() == "wss"
     ssl = options.get("ssl")
@@ -315,7 +318,7 @@ def _open(uri: str, options: ConnectOptions, unix_path: str | None = None) -> Cl
             headers=headers,
             requests_kwargs=requests_kwargs,
             route_options=route,
-            open_timeout=options.get("open_timeout", 10),
+            deadline=deadline,
         )
     finally:
         if own_session:

@@ -203,7 +203,7 @@ def open_upgraded(
     headers: Mapping[str, str | None],
     requests_kwargs: Mapping[str, Any],
     route_options: RouteOptions,
-    open_timeout: float | None = 10,
+    deadline: Deadline,
 ) -> Upgraded:
     """Send the upgrade request through ``session``; return the upgraded stream.
 
@@ -211,8 +211,9 @@ def open_upgraded(
     ``requests_kwargs["headers"]``, and a ``None`` value removes a session
     header (as in requests). ``requests_kwargs`` may hold ``params``,
     ``headers``, ``cookies``, ``auth``, ``proxies``, ``verify``, ``cert`` and
-    ``allow_redirects`` (checked by the caller). ``open_timeout`` is one
-    deadline for every step, redirects and auth retries included.
+    ``allow_redirects`` (checked by the caller). ``deadline`` (the opening's
+    one deadline, started by the caller) bounds every step, redirects and
+    auth retries included; it is finished here.
 
     Raises requests' ``ConnectionError``/``SSLError`` (also the built-in
     error) for network and TLS failures, :class:`ProxyError` when a proxy
@@ -222,7 +223,6 @@ def open_upgraded(
     ``wss://`` to ``ws://``, and :class:`OpenTimeout` when ``open_timeout``
     expires.
     """
-    deadline = Deadline(open_timeout, uri)
     try:
         upgraded = _exchange(session, uri, headers, requests_kwargs, route_options, deadline)
     except OpenTimeout:

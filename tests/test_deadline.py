@@ -14,7 +14,7 @@ import requests
 import requests.adapters
 
 import requests_ws
-from requests_ws import OpenTimeout
+from requests_ws import OpenTimeout, connect
 
 from .peers.scripted_http import ScriptedHTTPServer, switching_protocols
 
@@ -26,7 +26,7 @@ SLACK = 0.25
 def _expect_open_timeout(uri: str, **kwargs: Any) -> OpenTimeout:
     started = time.monotonic()
     with pytest.raises(OpenTimeout) as info:
-        requests_ws.connect(uri, open_timeout=OPEN_TIMEOUT, **kwargs)
+        connect(uri, open_timeout=OPEN_TIMEOUT, **kwargs)
     elapsed = time.monotonic() - started
     assert OPEN_TIMEOUT - 0.01 <= elapsed < OPEN_TIMEOUT + SLACK, elapsed
     error = info.value
