@@ -1,43 +1,54 @@
 """ClientConnection: a socket and a :class:`ClientProtocol`, driven by threads.
 
-This module owns who reads the socket, when, and what happens to the bytes.
+The rules, one owner per piece of state:
 
-* **The read baton.** One lock, ``_baton``, owns "read the socket and parse".
-  ``recv()`` first takes messages already queued; when there are none it takes
-  the baton and reads in the caller's own thread, so a round trip costs no
-  thread hand-off. A background thread reads only while no ``recv()`` is
-  active and the caller has been away for ``_BACKGROUND_GRACE`` seconds (or at
-  once when ``ping()`` or ``close()`` waits for an answer); it notices a
-  caller's leaving by looking every ``_BACKGROUND_POLL`` seconds, never by
-  being woken per message. A caller entering ``recv()`` while the background
-  thread reads writes a byte to a socketpair, and the baton comes back.
-* **Order.** Everything parsed goes into one queue, in order. A close frame
-  from the server or a protocol violation is an event in that queue, after the
-  messages that preceded it: the client's close frame goes out when the
-  application reaches that event, or after ``_TERMINAL_GRACE`` seconds when it
-  is not reading, so replies the application sends before its next ``recv()``
-  go out before the close frame.
-* **Sending** is :class:`~requests_ws.sending.FrameSender`'s: one send lock,
-  and a half-written frame is never followed by another.
-* **Resources.** The background thread (a daemon) is the last owner: when the
-  connection ends it takes the baton and the send lock, then closes the socket
-  and the socketpair. ``close()`` waits for it, bounded by ``close_timeout``.
+* **The state lock** (``_cond``, a Condition over one Lock) guards the
+  protocol object -- every call into ``ClientProtocol`` is made with it held --
+  and all shared state of this module: the message queue
+  (:class:`~requests_ws.messages.MessageQueue`), the read role, pings and
+  keepalive, the closing deadlines, the owed control frames of the writer and
+  ``_terminated``. It is held briefly and never across a wait on the socket,
+  and a thread holding it never blocks on another lock.
+* **The write side** belongs to the :class:`~requests_ws.sending.FrameWriter`:
+  only the holder of its frame lock writes to the socket, one whole frame at a
+  time; data messages also hold its message lock. Order of acquisition:
+  message lock, frame lock, state lock.
+* **The read side** belongs to the holder of the *read role* (``_reader``,
+  under the state lock): only that thread waits on the socket for data, reads
+  it, and feeds the protocol. ``recv()`` takes queued messages first and, when
+  there are none, takes the role and reads in the caller's own thread, so a
+  round trip costs no thread hand-off. The background thread takes the role
+  only when no caller has wanted it for ``_GRACE`` seconds, or at once when
+  ``ping()`` or ``close()`` waits for an answer, or when a close frame is
+  being answered; a caller that needs the role back wakes it through the
+  socketpair and it hands the role over.
+* **Time** is the background thread's one routine, ``_timers``: keepalive, the
+  deadline of the closing handshake, and a server's close frame the
+  application has not reached. It waits only for what is due next: an idle
+  connection wakes nobody.
+* **Resources.** The background thread is the last owner of the file
+  descriptors: after the connection ends it waits until nobody holds the read
+  role or the frame lock, then closes the socket and the socketpair.
+
+A server's close frame (or a protocol violation) is queued after the
+messages that arrived before it. It is answered as soon as the application has
+taken those messages and asks for more, at once when none were queued, and
+after ``close_timeout`` when the application never comes; the reply repeats
+the server's code and reason.
 """
 
 from __future__ import annotations
 
-import collections
 import logging
 import os
-import select
 import socket
 import ssl
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from .exceptions import (
     ConcurrencyError,
@@ -46,7 +57,8 @@ from .exceptions import (
     ConnectionClosedOK,
     ProtocolError,
 )
-from .frames import CloseCode, check_close_code
+from .frames import OP_BINARY, OP_CONT, OP_TEXT, CloseCode, Opcode, check_close_code
+from .messages import MessageQueue
 from .protocol import (
     ClientProtocol,
     CloseReceived,
@@ -57,7 +69,9 @@ from .protocol import (
     Pong,
     State,
 )
-from .sending import FrameSender
+from .readiness import Readiness
+from .sending import CONTINUING, CONTROL_WRITE, FrameWriter, NotBegun
+from .tls_tunnel import TunnelledTLS, is_tunnelled_tls
 
 if TYPE_CHECKING:
     import requests
@@ -66,52 +80,53 @@ if TYPE_CHECKING:
 
 __all__ = ["ClientConnection"]
 
-# How long the caller of recv() must have been away before the background
-# thread starts reading (pings are answered at most this late).
-_BACKGROUND_GRACE = 0.02
-# While a caller is in recv(), how often the background thread looks whether
-# it has left (pings are answered at most about this much later).
-_BACKGROUND_POLL = 0.05
-# How long a close frame or protocol failure waits in the queue for the
-# application to reach it before the client answers it anyway.
-_TERMINAL_GRACE = 1.0
+# How long the application may be away from recv() before the background
+# thread reads for it (pings are answered at most about this late).
+_GRACE = 0.02
+# While an application loops on recv(), how often the background thread looks
+# whether it has stopped (a caller blocked in one recv() costs no wake-up).
+_RECHECK = 0.25
+# How long an owed control frame waits before the background thread tries
+# to write it again when the socket could not take it.
+_OWED_RETRY = 0.05
 _READ_SIZE = 65536
-# Reads straight into a large frame's payload buffer ask for at most this.
 _DIRECT_READ_SIZE = 262144
+# Frames with a payload at least this large are written as header + payload.
+_LARGE_WRITE = 16384
 
 _NORMAL_CODES = (CloseCode.NORMAL_CLOSURE, CloseCode.GOING_AWAY)
+_READ_WOULD_BLOCK = (BlockingIOError, InterruptedError, ssl.SSLWantReadError, ssl.SSLWantWriteError)
 
-_POLLIN = select.POLLIN | select.POLLPRI | select.POLLHUP | select.POLLERR
-
-
-def _buffered_inside(sock: Any) -> bool:
-    """True when a TLS layer holds decrypted or undecrypted bytes that
-    ``poll()`` on the file descriptor cannot see."""
-    pending = getattr(sock, "pending", None)
-    if pending is not None:
-        try:
-            return bool(pending())
-        except (OSError, ValueError):
-            return False
-    # urllib3's SSLTransport (TLS inside TLS): its SSLObject, its incoming
-    # BIO, and the outer TLS socket may each hold bytes.
-    sslobj = getattr(sock, "sslobj", None)
-    if sslobj is not None:
-        try:
-            if sslobj.pending() or sock.incoming.pending:
-                return True
-        except (OSError, ValueError, AttributeError):
-            return False
-        return _buffered_inside(getattr(sock, "socket", None))
-    return False
+# Who holds the read role.
+_CALLER = "caller"
+_BACKGROUND = "background"
+# How the background thread waits (so a waker knows how to wake it).
+_RUNNING, _POLLING, _PARKED, _PARKED_FOREVER = range(4)
 
 
-class ClientConnection(FrameSender):
+class _PendingPing:
+    __slots__ = ("keepalive", "latency", "sent_at")
+
+    def __init__(self, sent_at: float, keepalive: bool = False) -> None:
+        self.sent_at = sent_at
+        self.keepalive = keepalive
+        self.latency: float | None = None
+
+
+class ClientConnection:
     """A WebSocket connection to a server, usable from many threads.
 
     Built by :func:`requests_ws.connect`; do not create it directly except
     through ``create_connection=`` (a subclass is called with the same
     arguments).
+
+    Attributes: ``id`` (a :class:`uuid.UUID`), ``request`` (the handshake's
+    :class:`requests.PreparedRequest`), ``response`` (the 101
+    :class:`requests.Response`), ``subprotocol``, ``local_address`` and
+    ``remote_address`` (as the socket reports them), ``latency`` (seconds of
+    the last ping round trip, 0 until one), ``logger`` (a
+    :class:`logging.LoggerAdapter` whose records carry ``websocket``: this
+    connection), ``socket`` and ``protocol``.
     """
 
     def __init__(
@@ -132,7 +147,7 @@ class ClientConnection(FrameSender):
     ) -> None:
         self.socket = sock
         self.protocol = protocol
-        self._raw_socket: socket.socket = raw_socket if raw_socket is not None else sock  # type: ignore[assignment]
+        self._raw_socket: Any = cast(Any, sock) if raw_socket is None else raw_socket
         self.request = request
         self.response = response
         self.subprotocol = subprotocol
@@ -145,16 +160,15 @@ class ClientConnection(FrameSender):
             high, low = max_queue, None
         if high is not None and low is None:
             low = high // 4
-        self._max_queue_high = high
-        self._max_queue_low = 0 if low is None else low
         if logger is None:
             logger = logging.getLogger("requests_ws.client")
         elif isinstance(logger, str):
             logger = logging.getLogger(logger)
+        if not isinstance(logger, logging.LoggerAdapter):
+            logger = logging.LoggerAdapter(logger, {"websocket": self})
         self.logger: logging.Logger | logging.LoggerAdapter[Any] = logger
         self.id = uuid.uuid4()
         self.latency = 0.0
-
         try:
             self.local_address: Any = self._raw_socket.getsockname()
         except OSError:
@@ -164,56 +178,50 @@ class ClientConnection(FrameSender):
         except OSError:
             self.remote_address = None
 
-        sock.settimeout(None)
-        self._fileno = self._raw_socket.fileno()
-        # TLS layers may hold bytes that poll() cannot see (_buffered_inside).
-        self._tls = sock is not self._raw_socket or isinstance(sock, ssl.SSLSocket)
-        self._poller = select.poll()
+        stream: Any
+        if is_tunnelled_tls(sock):
+            stream = TunnelledTLS(sock)
+        else:
+            stream = sock
+            sock.settimeout(0.0)
+        self._stream = stream
+        # TLS layers may hold bytes that waiting on the descriptor cannot see.
+        self._tls = isinstance(stream, (ssl.SSLSocket, TunnelledTLS))
         self._wake_r, self._wake_w = socket.socketpair()
         self._wake_r.setblocking(False)
         self._wake_w.setblocking(False)
-        self._poller.register(self._fileno, _POLLIN)
-        self._poller.register(self._wake_r.fileno(), select.POLLIN)
+        self._readiness = Readiness(stream.fileno(), self._wake_r.fileno())
+        self._read_view = memoryview(bytearray(_READ_SIZE))
 
-        # Reading.
-        self._baton = threading.Lock()
-        self._queue: collections.deque[Fragment | CloseReceived | Failure] = collections.deque()
-        # Complete messages and terminal events in the queue.
-        self._complete = 0
-        self._recv_guard = threading.Lock()
-        self._recv_active = False
-        self._caller_left_at = time.monotonic()
-        # Threads waiting for something only a reader can bring (pong, close).
-        self._eager = 0
-        # Threads other than a recv() caller waiting for the baton (close()).
-        self._baton_wanted = 0
-        self._paused = False
-        self._read_buffer = bytearray(_READ_SIZE)
-        self._read_view = memoryview(self._read_buffer)
-
-        self._init_sending()
-
-        # Life cycle.
+        # Everything below is guarded by the state lock.
         self._cond = threading.Condition(threading.Lock())
-        self._parked = False
-        self._terminal_since: float | None = None
-        self._terminated = threading.Event()
+        self._writer = FrameWriter(stream, self._readiness.wait_writable, self._cond, self._on_cut)
+        self._queue = MessageQueue(high, 0 if low is None else low)
+        self._reader: str | None = None
+        self._reader_epoch = 0
+        self._epoch_seen = -1
+        self._caller_left_at = time.monotonic()
+        self._role_wanted = 0
+        self._readers_wanted = 0
+        self._background_waits = _RUNNING
+        self._terminated = False
         self._close_cause: BaseException | None = None
-        self._pings: dict[bytes, tuple[float, threading.Event]] = {}
-        self._pings_latency: dict[bytes, float] = {}
         self._close_sent_at: float | None = None
-        self._keepalive_ping: bytes | None = None
-        self._keepalive_sent_at = 0.0
+        self._terminal_at: float | None = None
+        self._pings: dict[bytes, _PendingPing] = {}
+        self._keepalive: bytes | None = None
         self._next_keepalive = None if ping_interval is None else time.monotonic() + ping_interval
+        self._owed_retry_at = 0.0
+        # The right to call recv() / recv_streaming(): one caller at a time.
+        self._recv_guard = threading.Lock()
 
         if leftover:
-            protocol.receive_data(leftover)
-            self._dispatch(protocol.events_received())
+            with self._cond:
+                protocol.receive_data(leftover)
+                self._dispatch_locked(protocol.events_received())
 
         self._background = threading.Thread(
-            target=self._run_background,
-            name=f"requests_ws-{self.id.hex[:8]}",
-            daemon=True,
+            target=self._run_background, name=f"requests_ws-{self.id.hex[:8]}", daemon=True
         )
         self._background.start()
 
@@ -222,19 +230,19 @@ class ClientConnection(FrameSender):
     @property
     def closed(self) -> bool:
         """True once the connection is closed (close frames exchanged or TCP gone)."""
-        return self._terminated.is_set()
+        return self._terminated
 
     @property
     def state(self) -> State:
         """OPEN, CLOSING or CLOSED."""
-        if self._terminated.is_set():
+        if self._terminated:
             return State.CLOSED
         return self.protocol.state
 
     @property
     def close_code(self) -> int | None:
         """The close code received, 1006 after an abnormal closure, None while open."""
-        if not self._terminated.is_set():
+        if not self._terminated:
             return None
         rcvd = self.protocol.close_rcvd
         return CloseCode.ABNORMAL_CLOSURE if rcvd is None else rcvd.code
@@ -242,7 +250,7 @@ class ClientConnection(FrameSender):
     @property
     def close_reason(self) -> str | None:
         """The close reason received, or None while open."""
-        if not self._terminated.is_set():
+        if not self._terminated:
             return None
         rcvd = self.protocol.close_rcvd
         return "" if rcvd is None else rcvd.reason
@@ -281,9 +289,9 @@ class ClientConnection(FrameSender):
         Returns ``str`` for a text message and ``bytes`` for a binary one;
         ``decode=True`` decodes binary messages as UTF-8, ``decode=False``
         returns text messages as UTF-8 bytes. ``timeout=None`` waits forever,
-        ``timeout=0`` returns only a message already received. On timeout
-        raises :class:`TimeoutError` and loses nothing: a partly received
-        message stays queued for the next call.
+        ``timeout=0`` returns a message already received or readable at once.
+        On timeout raises :class:`TimeoutError` and loses nothing: a partly
+        received message stays queued for the next call.
 
         Raises :class:`ConnectionClosedOK` / :class:`ConnectionClosedError`
         once the connection is closed and every earlier message has been
@@ -295,21 +303,19 @@ class ClientConnection(FrameSender):
                 "cannot call recv while another thread is already running recv or recv_streaming"
             )
         try:
-            self._enter_reading()
-            try:
-                deadline = None if timeout is None else time.monotonic() + timeout
-                parts = self._take_message(deadline)
-            finally:
-                self._leave_reading()
+            deadline = None if timeout is None else time.monotonic() + timeout
+            message = self._next(deadline, False)
         finally:
             self._recv_guard.release()
-        return self._assemble(parts, decode)
+        assert not isinstance(message, tuple)
+        return message if decode is None else _convert(message, decode)
 
     def recv_streaming(self, decode: bool | None = None) -> Iterator[str | bytes]:
         """Yield the fragments of the next message as they arrive.
 
-        Holds the right to receive until the message ends: another thread's
-        ``recv()`` meanwhile raises :class:`ConcurrencyError`.
+        Consecutive fragments that arrived before the caller asked may be
+        joined. Holds the right to receive until the message ends: another
+        thread's ``recv()`` meanwhile raises :class:`ConcurrencyError`.
         """
         if not self._recv_guard.acquire(blocking=False):
             raise ConcurrencyError(
@@ -318,234 +324,201 @@ class ClientConnection(FrameSender):
             )
         try:
             while True:
-                self._enter_reading()
-                try:
-                    fragment = self._take_fragment()
-                finally:
-                    self._leave_reading()
-                yield _convert(fragment.data, decode)
-                if fragment.fin:
+                piece = self._next(None, True)
+                assert isinstance(piece, tuple)
+                data, _first, fin = piece
+                yield data if decode is None else _convert(data, decode)
+                if fin:
                     return
         finally:
             self._recv_guard.release()
 
-    def _enter_reading(self) -> None:
-        self._recv_active = True
-
-    def _leave_reading(self) -> None:
-        # No notify here: waking the background thread on every message is
-        # the cost this design avoids. It looks again within _BACKGROUND_POLL.
-        self._caller_left_at = time.monotonic()
-        self._recv_active = False
-
-    def _take_message(self, deadline: float | None) -> list[Fragment]:
-        """Wait for a complete message at the head of the queue and take it."""
+    def _next(
+        self, deadline: float | None, streaming: bool
+    ) -> str | bytes | tuple[str | bytes, bool, bool]:
+        """Take the next message (or, streaming, the next piece of one),
+        reading in this thread when nothing is queued."""
+        cond = self._cond
         queue = self._queue
-        while True:
-            if self._complete:
-                head = queue[0]
-                if isinstance(head, Fragment):
-                    parts: list[Fragment] = []
-                    while True:
-                        fragment = queue.popleft()
-                        assert isinstance(fragment, Fragment)
-                        parts.append(fragment)
-                        if fragment.fin:
-                            break
-                    with self._cond:
-                        self._complete -= 1
-                        self._maybe_resume()
-                    return parts
-                self._reach_terminal(head)
-            elif self._terminated.is_set():
-                raise self._closed_exception()
-            self._read_until_message(deadline)
-
-    def _take_fragment(self) -> Fragment:
-        """Wait for the next fragment of a message and take it."""
-        queue = self._queue
-        while True:
-            if queue:
-                head = queue[0]
-                if isinstance(head, Fragment):
-                    queue.popleft()
-                    if head.fin:
-                        with self._cond:
-                            self._complete -= 1
-                            self._maybe_resume()
-                    return head
-                if self._complete:
-                    self._reach_terminal(head)
-            if self._terminated.is_set():
-                raise self._closed_exception()
-            self._read_until_message(None, any_fragment=True)
-
-    @staticmethod
-    def _assemble(parts: list[Fragment], decode: bool | None) -> str | bytes:
-        if len(parts) == 1:
-            return _convert(parts[0].data, decode)
-        pieces = [part.data for part in parts]
-        if parts[0].is_text:
-            data: str | bytes = "".join(piece for piece in pieces if isinstance(piece, str))
-        else:
-            data = b"".join(piece for piece in pieces if isinstance(piece, bytes))
-        return _convert(data, decode)
-
-    def _read_until_message(self, deadline: float | None, any_fragment: bool = False) -> None:
-        """Read in the caller's thread until a complete message (or, with
-        ``any_fragment``, any fragment) is queued, or ``deadline`` passes."""
-        baton = self._baton
-        if not baton.acquire(blocking=False):
-            # The background thread is reading: ask for the baton back.
-            self._wake()
-            if deadline is None:
-                baton.acquire()
-            else:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0 or not baton.acquire(timeout=remaining):
-                    raise TimeoutError("timed out while waiting for a message")
+        cond.acquire()
         try:
-            polled = False
-            while not (self._complete or (any_fragment and self._queue)):
-                if self._terminated.is_set():
-                    return
-                wait: float | None = None
-                if deadline is not None:
-                    wait = deadline - time.monotonic()
-                    if wait <= 0:
+            while True:
+                if queue.complete and not streaming:
+                    message = queue.pop()
+                    self._after_take_locked()
+                    return message
+                if streaming and len(queue):
+                    piece = queue.pop_piece()
+                    self._after_take_locked()
+                    if piece is not None:
+                        return piece
+                if queue.terminal_reached:
+                    cond.release()
+                    try:
+                        self._reach_terminal()
+                    finally:
+                        cond.acquire()
+                if self._terminated:
+                    raise self._closed_exception()
+                if self._reader is None:
+                    self._reader = _CALLER
+                    self._reader_epoch += 1
+                    cond.release()
+                    try:
+                        self._read_as_caller(deadline, streaming)
+                    finally:
+                        cond.acquire()
+                        self._release_role_locked()
+                    continue
+                # The background thread (or close()) reads: ask for the role.
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    raise TimeoutError("timed out while waiting for a message")
+                self._role_wanted += 1
+                self._wake_background_locked()
+                try:
+                    cond.wait(remaining)
+                finally:
+                    self._role_wanted -= 1
+        finally:
+            cond.release()
+
+    def _after_take_locked(self) -> None:
+        if self._queue.resumed():
+            # Reading resumes; a pong missed while paused was not the peer's fault.
+            keepalive = self._pings.get(self._keepalive or b"")
+            if keepalive is not None:
+                keepalive.sent_at = time.monotonic()
+            self._wake_background_locked()
+
+    def _release_role_locked(self) -> None:
+        self._reader = None
+        self._caller_left_at = time.monotonic()
+        if self._background_waits == _PARKED_FOREVER or self._readers_wanted or self._terminated:
+            self._cond.notify_all()
+
+    def _read_as_caller(self, deadline: float | None, streaming: bool) -> None:
+        """Holding the read role: read until the queue has something for the
+        caller, the connection ends, or ``deadline`` passes (TimeoutError)."""
+        readiness = self._readiness
+        stream = self._stream
+        tls = self._tls
+        polled = False
+        while True:
+            if not (tls and stream.pending()):
+                if deadline is None:
+                    timeout = None
+                else:
+                    timeout = deadline - time.monotonic()
+                    if timeout <= 0:
                         if polled:
                             raise TimeoutError("timed out while waiting for a message")
-                        wait = 0
-                self._read_once(wait)
-                polled = True
-        finally:
-            baton.release()
-
-    def _read_until_terminated(self, timeout: float | None) -> None:
-        """Read in the caller's thread until the connection ends, at most
-        ``timeout`` seconds; then end it anyway."""
-        deadline = None if timeout is None else time.monotonic() + timeout
-        baton = self._baton
-        if not baton.acquire(blocking=False):
-            self._baton_wanted += 1
-            try:
-                self._wake()
-                acquired = baton.acquire(timeout=-1 if timeout is None else timeout)
-            finally:
-                self._baton_wanted -= 1
-            if not acquired:
-                self._wait_terminated(0)
+                        timeout = 0
+                if not readiness.wait_readable(timeout):
+                    if deadline is not None:
+                        raise TimeoutError("timed out while waiting for a message")
+                    continue
+            polled = True
+            if self._read_once(deadline, deadline, streaming):
                 return
-        try:
-            while not self._terminated.is_set():
-                wait = None if deadline is None else deadline - time.monotonic()
-                if wait is not None and wait <= 0:
-                    self._wait_terminated(0)
-                    return
-                self._read_once(wait)
-        finally:
-            baton.release()
 
-    def _read_once(self, wait: float | None) -> bool:
-        """Wait up to ``wait`` seconds for data, read it and dispatch its events.
+    def _read_once(
+        self, begin_deadline: float | None, write_deadline: float | None, streaming: bool = False
+    ) -> bool:
+        """Read once (holding the read role) and act on what was parsed.
 
-        Call with the baton held. Returns False when nothing was read.
+        Returns True when the queue holds something for a reader (a complete
+        message, a piece when ``streaming``, or the terminal event), or the
+        connection ended.
         """
-        sock = self.socket
-        if not (self._tls and _buffered_inside(sock)):
-            ready = self._poller.poll(None if wait is None else wait * 1000)
-            if not ready:
-                return False
-            socket_ready = False
-            for fd, _ in ready:
-                if fd == self._fileno:
-                    socket_ready = True
-                else:
-                    self._drain_wake()
-            if not socket_ready:
-                return False
+        cond = self._cond
         protocol = self.protocol
-        direct = protocol.direct_buffer()
+        with cond:
+            direct = protocol.direct_buffer()
         try:
             if direct is not None:
-                size = sock.recv_into(direct, min(len(direct), _DIRECT_READ_SIZE))
+                size = self._stream.recv_into(direct, min(len(direct), _DIRECT_READ_SIZE))
             else:
-                size = sock.recv_into(self._read_view)
-        except (BlockingIOError, InterruptedError, TimeoutError):
-            return False
-        except (ssl.SSLWantReadError, ssl.SSLWantWriteError):
+                size = self._stream.recv_into(self._read_view)
+        except _READ_WOULD_BLOCK:
             return False
         except OSError as exc:
-            self._on_eof(exc)
+            self._terminate(exc, eof=True)
             return True
-        if size == 0:
-            self._on_eof(None)
+        finally:
+            if direct is not None:
+                direct.release()
+        queue = self._queue
+        with cond:
+            if size == 0:
+                eof = True
+            else:
+                eof = False
+                if direct is not None:
+                    protocol.direct_received(size)
+                else:
+                    protocol.receive_data(self._read_view[:size])
+                events = protocol.events_received()
+                if events:
+                    self._dispatch_locked(events)
+            ready = (
+                queue.complete > 0
+                or queue.terminal is not None
+                or self._terminated
+                or (streaming and len(queue) > 0)
+            )
+            owed = bool(self._writer.owed)
+        if owed:
+            try:
+                self._writer.flush_owed(begin_deadline, write_deadline)
+            except (OSError, TimeoutError):
+                pass  # the frame was cut: the connection has ended
+        if eof:
+            self._terminate(None, eof=True)
             return True
-        if direct is not None:
-            direct.release()
-            protocol.direct_received(size)
-        else:
-            protocol.receive_data(self._read_view[:size])
-        events = protocol.events_received()
-        if events:
-            self._dispatch(events)
-        return True
+        return ready
 
-    def _dispatch(self, events: list[Any]) -> None:
-        """Act on parsed events: queue data and terminal events, answer pings."""
+    def _dispatch_locked(self, events: list[Any]) -> None:
+        """Act on parsed events: queue data and the terminal event, owe
+        pongs, acknowledge pings. Called with the state lock held."""
         queue = self._queue
         debug = self.logger.isEnabledFor(logging.DEBUG)
-        completed = 0
+        protocol = self.protocol
+        notify = False
         for event in events:
             kind = type(event)
             if kind is Fragment:
-                queue.append(event)
-                if event.fin:
-                    completed += 1
                 if debug:
                     self.logger.debug("< %s", _describe(event))
+                queue.put(event)
+                if event.fin and self._role_wanted:
+                    notify = True
             elif kind is Ping:
                 if debug:
                     self.logger.debug("< PING %r", event.data)
-                try:
-                    self._send_control(self.protocol.send_pong(event.data), "PONG", event.data)
-                except InvalidState:
-                    pass
+                if protocol.close_sent is None:
+                    # Only the latest ping needs its pong (RFC 6455 5.5.3).
+                    self._writer.owed.pong = protocol.send_pong(event.data)
             elif kind is Pong:
                 if debug:
                     self.logger.debug("< PONG %r", event.data)
-                self._acknowledge_pings(event.data)
+                notify |= self._acknowledge_locked(event.data)
             else:
                 if debug:
                     self.logger.debug("< %s", _describe(event))
-                # A message cut short by a close frame or a failure is dropped.
-                try:
-                    while type(queue[-1]) is Fragment and not queue[-1].fin:
-                        queue.pop()
-                except IndexError:
-                    pass
-                queue.append(event)
-                completed += 1
-                with self._cond:
-                    self._terminal_since = time.monotonic()
-        with self._cond:
-            self._complete += completed
-            if self._terminal_since is not None and self._parked:
-                self._cond.notify()
-        if self._max_queue_high is not None and len(queue) >= self._max_queue_high:
-            self._paused = True
+                queue.put_terminal(event)
+                self._terminal_at = time.monotonic()
+                if queue.terminal_reached:
+                    self._answer_terminal_locked()
+                notify = True
+        if notify:
+            self._cond.notify_all()
 
-    def _reach_terminal(self, event: CloseReceived | Failure) -> None:
-        """The application reached a close frame or failure in the queue:
-        answer it, wait for the end of the connection, then raise."""
-        self._answer_terminal(event)
-        self._read_until_terminated(self.close_timeout)
-        raise self._closed_exception()
-
-    def _answer_terminal(self, event: CloseReceived | Failure) -> None:
-        """Send the close frame that answers ``event``, once."""
+    def _answer_terminal_locked(self) -> None:
+        """Owe the close frame that answers the server's close or failure, once."""
         protocol = self.protocol
-        if protocol.close_sent is not None:
+        event = self._queue.terminal
+        if protocol.close_sent is not None or event is None or self._terminated:
             return
         if isinstance(event, Failure):
             frame = protocol.fail(event.code, event.reason)
@@ -553,47 +526,254 @@ class ClientConnection(FrameSender):
                 self._close_cause = event.error
             self.logger.debug("! failing connection with code %d: %s", event.code, event.reason)
         else:
+            assert isinstance(event, CloseReceived)
             rcvd = event.close
-            code = CloseCode.NORMAL_CLOSURE if rcvd.code == CloseCode.NO_STATUS_RCVD else rcvd.code
+            frame = protocol.send_close(rcvd.code, rcvd.reason)
+        self._owe_close_locked(frame)
+
+    def _owe_close_locked(self, frame: bytes, wake: bool = True) -> None:
+        self._close_sent_at = time.monotonic()
+        owed = self._writer.owed
+        owed.close = frame
+        owed.ping = None
+        if self.logger.isEnabledFor(logging.DEBUG):
+            self.logger.debug("> CLOSE %s", self.protocol.close_sent)
+        if wake:
+            # Reading goes on until the server closes TCP.
+            self._wake_background_locked()
+
+    def _reach_terminal(self) -> None:
+        """The application reached the server's close or a failure: answer it
+        and wait for the end of the connection (bounded by close_timeout)."""
+        with self._cond:
+            self._answer_terminal_locked()
+        deadline = self._close_deadline()
+        self._flush_owed_quietly(deadline)
+        self._wait_closed(deadline)
+
+    def _flush_owed_quietly(self, deadline: float | None) -> None:
+        """Write owed frames; a failure has ended the connection already."""
+        try:
+            self._writer.flush_owed(deadline, _at_least(deadline, CONTROL_WRITE))
+        except (OSError, TimeoutError):
+            pass
+
+    # -- sending -------------------------------------------------------------
+
+    def send(
+        self,
+        message: str
+        | bytes
+        | bytearray
+        | memoryview
+        | Iterable[str | bytes | bytearray | memoryview],
+        text: bool | None = None,
+        timeout: float | None = None,
+    ) -> None:
+        """Send a message.
+
+        ``str`` is sent as a text frame and bytes-like as a binary frame;
+        ``text=True``/``False`` forces the opcode. An iterable of ``str`` or
+        of bytes-like is sent as one fragmented message, each item as a frame
+        as soon as the iterable yields it (then an empty final frame).
+        Messages from concurrent threads never interleave.
+
+        A message is sent whole or not begun: when ``timeout`` expires before
+        its first byte, TimeoutError is raised and the connection is as it
+        was; when anything interrupts it later (the timeout, an exception,
+        ``KeyboardInterrupt``), the connection fails and later calls raise
+        :class:`ConnectionClosedError`.
+
+        Raises :class:`ConnectionClosed` once the connection is closing or
+        closed, and :class:`TypeError` for anything but the types above.
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        if isinstance(message, str):
+            opcode = OP_BINARY if text is False else OP_TEXT
+            self._send_whole(opcode, message.encode(), deadline)
+        elif isinstance(message, (bytes, bytearray, memoryview)):
+            self._send_whole(OP_TEXT if text else OP_BINARY, message, deadline)
+        elif isinstance(message, Mapping):
+            raise TypeError("cannot send a mapping: send str, bytes-like or an iterable of them")
+        elif isinstance(message, Iterable):
+            self._send_fragments(iter(message), text, deadline)
+        else:
+            raise TypeError(
+                f"cannot send {type(message).__name__}: send str, bytes-like or an iterable of them"
+            )
+
+    def _send_whole(
+        self, opcode: int, payload: bytes | bytearray | memoryview, deadline: float | None
+    ) -> None:
+        writer = self._writer
+        writer.acquire(writer.message_lock, deadline)
+        try:
+            self._send_frame(opcode, payload, True, deadline)
+        finally:
+            writer.message_lock.release()
+
+    def _send_frame(
+        self,
+        opcode: int,
+        payload: bytes | bytearray | memoryview,
+        fin: bool,
+        deadline: float | None,
+    ) -> None:
+        """Write one data frame; call with the message lock held."""
+        writer = self._writer
+        writer.acquire(writer.frame_lock, deadline)
+        try:
+            self._check_sendable()
+            # Compressing a message, or starting a fragmented one, changes the
+            # protocol's state: wait until the frame can begin before that.
+            changes_state = bool(self.protocol.extensions) or not fin
+            if changes_state and not writer.begin(deadline):
+                raise TimeoutError("timed out before sending: nothing was sent")
             try:
-                frame = protocol.send_close(code, "")
-            except InvalidState:
+                with self._cond:
+                    if self._terminated:
+                        raise self._closed_exception()
+                    try:
+                        header, body = self.protocol.send_data(opcode, payload, fin)
+                    except InvalidState:
+                        raise self._closed_exception() from None
+            except (ConnectionClosed, ProtocolError):
+                raise
+            except BaseException as exc:
+                self._on_cut(exc)  # interrupted while the compressor took the message
+                raise
+            if self.logger.isEnabledFor(logging.DEBUG):
+                kind = {OP_TEXT: "TEXT", OP_BINARY: "BINARY", OP_CONT: "CONT"}[Opcode(opcode)]
+                self.logger.debug(
+                    "> %s %s%s", kind, _preview(payload), "" if fin else ", continued"
+                )
+            try:
+                if len(body) < _LARGE_WRITE:
+                    writer.write(header + body, deadline)
+                else:
+                    writer.write(header, deadline)
+                    writer.write(body, deadline, begin_by=CONTINUING)
+            except NotBegun as exc:
+                if changes_state:
+                    self._on_cut(exc)
+                    raise TimeoutError(
+                        "timed out before sending; the connection cannot continue"
+                    ) from None
+                raise
+            except TimeoutError:
+                raise TimeoutError(
+                    "timed out in the middle of a frame; the connection cannot continue"
+                ) from None
+            except OSError as exc:
+                raise self._closed_exception() from exc
+        finally:
+            writer.release_frame_lock(deadline)
+
+    def _send_fragments(
+        self,
+        chunks: Iterator[str | bytes | bytearray | memoryview],
+        text: bool | None,
+        deadline: float | None,
+    ) -> None:
+        writer = self._writer
+        writer.acquire(writer.message_lock, deadline)
+        started = False
+        try:
+            is_text = False
+            for chunk in chunks:
+                if not started:
+                    if isinstance(chunk, str):
+                        is_text = True
+                    elif not isinstance(chunk, (bytes, bytearray, memoryview)):
+                        raise TypeError(
+                            f"cannot send a fragment of type {type(chunk).__name__}: "
+                            "iterables must yield str or bytes-like"
+                        )
+                    opcode = (
+                        (OP_BINARY if text is False else OP_TEXT)
+                        if is_text
+                        else (OP_TEXT if text else OP_BINARY)
+                    )
+                    self._send_frame(opcode, _fragment_bytes(chunk, is_text), False, deadline)
+                    started = True
+                else:
+                    self._send_frame(OP_CONT, _fragment_bytes(chunk, is_text), False, deadline)
+            if started:
+                self._send_frame(OP_CONT, b"", True, deadline)
+        except BaseException as exc:
+            if started:
+                self._fail(
+                    CloseCode.INTERNAL_ERROR, "the fragmented message could not be finished", exc
+                )
+            raise
+        finally:
+            writer.message_lock.release()
+
+    def _check_sendable(self) -> None:
+        if self._terminated or self.protocol.close_sent is not None:
+            with self._cond:
+                raise self._closed_exception()
+
+    def pong(self, data: str | bytes | bytearray | memoryview = b"") -> None:
+        """Send an unsolicited pong (a unidirectional heartbeat).
+
+        Raises :class:`ConnectionClosed` once the connection is closing or closed.
+        """
+        payload = _control_payload(data, "pong")
+        with self._cond:
+            if self._terminated or self.protocol.close_sent is not None:
+                raise self._closed_exception()
+            frame = self.protocol.send_pong(payload)
+        self._write_control(frame, None)
+
+    def _write_control(self, frame: bytes, deadline: float | None) -> None:
+        writer = self._writer
+        writer.acquire(writer.frame_lock, deadline)
+        try:
+            self._check_sendable()
+            try:
+                writer.write(frame, _at_least(deadline, CONTROL_WRITE), begin_by=deadline)
+            except OSError as exc:
+                raise self._closed_exception() from exc
+        finally:
+            writer.release_frame_lock(deadline)
+
+    def _on_cut(self, error: BaseException) -> None:
+        """A frame was interrupted after its first byte: nothing more can be
+        written, so the connection ends at once (1006)."""
+        self.logger.debug("! frame cut short: %r", error)
+        self._terminate(error)
+
+    def _fail(self, code: int, reason: str, cause: BaseException | None = None) -> None:
+        """Fail the connection from the client side with a close frame."""
+        with self._cond:
+            if self._terminated:
                 return
-        self._send_close_frame(frame)
+            if cause is not None and self._close_cause is None:
+                self._close_cause = cause
+            frame = self.protocol.fail(code, reason)
+            if frame:
+                self._owe_close_locked(frame)
+        self._flush_owed_quietly(self._close_deadline())
 
-    def _on_eof(self, error: BaseException | None) -> None:
-        """The stream ended (or failed): the connection is over."""
-        self.protocol.receive_eof()
-        if error is not None and self._close_cause is None:
-            self._close_cause = error
-        self._terminate()
+    # -- pings ---------------------------------------------------------------
 
-    def _closed_exception(self) -> ConnectionClosed:
-        protocol = self.protocol
-        rcvd, sent = protocol.close_rcvd, protocol.close_sent
-        ok = (
-            rcvd is not None
-            and sent is not None
-            and rcvd.code in _NORMAL_CODES
-            and sent.code in _NORMAL_CODES
-        ) or (rcvd is not None and sent is None and rcvd.code in _NORMAL_CODES)
-        cls = ConnectionClosedOK if ok else ConnectionClosedError
-        exc = cls(rcvd, sent, protocol.close_rcvd_then_sent)
-        exc.__cause__ = self._close_cause
-        return exc
-
-    def ping(self, data: str | bytes = b"", timeout: float | None = None) -> float:
+    def ping(
+        self, data: str | bytes | bytearray | memoryview = b"", timeout: float | None = None
+    ) -> float:
         """Send a ping and wait for its pong; return the round-trip time in seconds.
 
-        Raises :class:`TimeoutError` when no pong arrives within ``timeout``,
-        :class:`ConcurrencyError` when a ping with the same payload is pending,
-        and :class:`ConnectionClosed` when the connection closes meanwhile.
+        Updates ``latency``. Raises :class:`TimeoutError` when no pong arrives
+        within ``timeout``, :class:`ConcurrencyError` when a ping with the same
+        payload is pending, and :class:`ConnectionClosed` when the connection
+        closes before the pong.
         """
-        payload = data.encode() if isinstance(data, str) else bytes(data)
-        if self._terminated.is_set() or self.protocol.close_sent is not None:
-            raise self._closed_exception()
-        waiter = threading.Event()
-        with self._cond:
+        payload = _control_payload(data, "ping")
+        deadline = None if timeout is None else time.monotonic() + timeout
+        cond = self._cond
+        with cond:
+            if self._terminated or self.protocol.close_sent is not None:
+                raise self._closed_exception()
             if payload in self._pings:
                 raise ConcurrencyError(
                     "a ping with the same payload is already waiting for its pong"
@@ -602,59 +782,44 @@ class ClientConnection(FrameSender):
                 payload = os.urandom(4)
                 while payload in self._pings:
                     payload = os.urandom(4)
-            sent_at = time.monotonic()
-            self._pings[payload] = (sent_at, waiter)
-        try:
             frame = self.protocol.send_ping(payload)
-            self._acquire_send_lock(None if timeout is None else sent_at + timeout)
-            try:
-                if self.protocol.close_sent is not None:
-                    raise self._closed_exception()
-                self._write(frame, None if timeout is None else sent_at + timeout)
-            finally:
-                self._release_send_lock()
-            self._want_reader(+1)
-            try:
-                if not self._wait_event_or_closed(waiter, timeout):
-                    raise TimeoutError("no pong received in time")
-            finally:
-                self._want_reader(-1)
-            if not waiter.is_set():
-                raise self._closed_exception()
-            return self._pings_latency.pop(payload, time.monotonic() - sent_at)
+            pending = _PendingPing(time.monotonic())
+            self._pings[payload] = pending
+        try:
+            self._write_control(frame, deadline)
+            with cond:
+                self._readers_wanted += 1
+                self._wake_background_locked()
+                try:
+                    while pending.latency is None:
+                        if self._terminated:
+                            raise self._closed_exception()
+                        remaining = None if deadline is None else deadline - time.monotonic()
+                        if remaining is not None and remaining <= 0:
+                            raise TimeoutError("no pong received in time")
+                        cond.wait(remaining)
+                finally:
+                    self._readers_wanted -= 1
+            return pending.latency
         finally:
-            with self._cond:
+            with cond:
                 self._pings.pop(payload, None)
 
-    def _wait_event_or_closed(self, event: threading.Event, timeout: float | None) -> bool:
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while not event.is_set():
-            if self._terminated.is_set():
-                return True
-            step = 0.05 if deadline is None else min(0.05, deadline - time.monotonic())
-            if step <= 0:
-                return False
-            event.wait(step)
-        return True
-
-    def _acknowledge_pings(self, data: bytes) -> None:
+    def _acknowledge_locked(self, data: bytes) -> bool:
+        """A pong acknowledges its ping and every ping sent before it."""
+        pings = self._pings
+        if data not in pings:
+            return False
         now = time.monotonic()
-        with self._cond:
-            if data not in self._pings:
-                return
-            latencies = self._pings_latency
-            # A pong acknowledges its ping and every ping sent before it.
-            for payload, (sent_at, waiter) in list(self._pings.items()):
-                if payload == self._keepalive_ping:
-                    self.latency = now - sent_at
-                    self._keepalive_ping = None
-                else:
-                    # ping() takes its round-trip time from here.
-                    latencies[payload] = now - sent_at
-                waiter.set()
-                del self._pings[payload]
-                if payload == data:
-                    break
+        for payload, pending in list(pings.items()):
+            pending.latency = now - pending.sent_at
+            self.latency = pending.latency
+            if pending.keepalive:
+                self._keepalive = None
+            del pings[payload]
+            if payload == data:
+                break
+        return True
 
     # -- closing -------------------------------------------------------------
 
@@ -662,80 +827,269 @@ class ClientConnection(FrameSender):
         """Perform the closing handshake and release the socket.
 
         Waits up to ``close_timeout`` for the server's close frame and for TCP
-        to close, then drops the connection anyway. Idempotent and safe from
-        any thread; a thread blocked in ``recv()`` is woken and gets
-        :class:`ConnectionClosed`. Invalid codes (1005, 1006, 1015, below 1000,
-        above 4999) raise :class:`ProtocolError` and leave the connection open.
+        to close, then drops the connection anyway (``close_timeout=0``: no
+        wait). Idempotent and safe from any thread; a thread blocked in
+        ``recv()`` is woken and gets :class:`ConnectionClosed`. During another
+        thread's fragmented ``send()`` the connection fails with 1011 instead.
+        Invalid codes (1005, 1006, 1015, below 1000, above 4999) raise
+        :class:`ProtocolError` and leave the connection open.
         """
         check_close_code(code)
         if len(reason.encode()) > 123:
             raise ProtocolError("close reason too long: at most 123 bytes of UTF-8")
-        timeout = self.close_timeout
-        deadline = None if timeout is None else time.monotonic() + timeout
-        if not self._terminated.is_set():
-            if self.protocol.close_sent is None:
-                try:
+        deadline = self._close_deadline()
+        with self._cond:
+            if not self._terminated and self.protocol.close_sent is None:
+                if self.protocol.sending_fragments:
+                    frame = self.protocol.fail(
+                        CloseCode.INTERNAL_ERROR, "close() during a fragmented message"
+                    )
+                else:
                     frame = self.protocol.send_close(code, reason)
-                except InvalidState:
-                    frame = b""
-                self._send_close_frame(frame, deadline)
-            remaining = None if deadline is None else max(deadline - time.monotonic(), 0)
-            if self._recv_active:
-                # The thread in recv() reads the answer; it raises ConnectionClosed.
-                self._want_reader(+1)
-                try:
-                    self._wait_terminated(remaining)
-                finally:
-                    self._want_reader(-1)
-            else:
-                self._read_until_terminated(remaining)
+                # Written below before anyone times the closing handshake.
+                self._owe_close_locked(frame, wake=False)
+        self._flush_owed_quietly(deadline)
+        self._wait_closed(deadline)
         if self._background is not threading.current_thread():
-            remaining = None if deadline is None else max(deadline - time.monotonic(), 0)
-            self._background.join(remaining)
+            self._background.join(None if deadline is None else max(deadline - time.monotonic(), 0))
 
-    def _wait_terminated(self, timeout: float | None) -> None:
-        if not self._terminated.wait(timeout):
-            if self._close_cause is None:
-                self._close_cause = TimeoutError("timed out while closing the connection")
-            self._terminate()
+    def _close_deadline(self) -> float | None:
+        timeout = self.close_timeout
+        return None if timeout is None else time.monotonic() + timeout
 
-    def _fail_locally(self, code: int, reason: str, cause: BaseException | None = None) -> None:
-        """Fail the connection from the client side; call with the send lock held."""
-        if cause is not None and self._close_cause is None:
-            self._close_cause = cause
-        if code != CloseCode.ABNORMAL_CLOSURE and self.protocol.close_sent is None:
-            self._close_sent_at = time.monotonic()
-            try:
-                self._write(self.protocol.fail(code, reason), None)
-            except (ConnectionClosed, TimeoutError, OSError):
-                pass
-        self._terminate()
+    def _wait_closed(self, deadline: float | None) -> None:
+        """Wait for the end of the connection until ``deadline``, reading in
+        this thread when nobody else reads; then end it anyway."""
+        cond = self._cond
+        with cond:
+            while not self._terminated:
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    break
+                if self._reader is None:
+                    self._reader = _CALLER
+                    cond.release()
+                    try:
+                        self._read_until_end(deadline)
+                    finally:
+                        cond.acquire()
+                        self._release_role_locked()
+                    continue
+                self._readers_wanted += 1
+                self._wake_background_locked()
+                try:
+                    cond.wait(remaining)
+                finally:
+                    self._readers_wanted -= 1
+        self._terminate(TimeoutError("timed out while closing the connection"))
 
-    def _terminate(self) -> None:
+    def _read_until_end(self, deadline: float | None) -> None:
+        stream = self._stream
+        while not self._terminated:
+            if not (self._tls and stream.pending()):
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    return
+                if not self._readiness.wait_readable(remaining):
+                    return
+            self._read_once(deadline, _at_least(deadline, CONTROL_WRITE))
+
+    def _terminate(self, cause: BaseException | None, eof: bool = False) -> None:
         """End the connection: unblock every thread using the socket.
 
         The background thread closes the file descriptors once no other
         thread can be inside a call on them.
         """
-        if self._terminated.is_set():
-            return
-        self._terminated.set()
+        with self._cond:
+            if self._terminated:
+                return
+            if cause is not None and self._close_cause is None:
+                self._close_cause = cause
+            self._terminated = True
+            self.protocol.receive_eof()
+            self._cond.notify_all()
+        if eof or cause is not None:
+            self.logger.debug("= connection ended%s", "" if cause is None else f": {cause!r}")
         try:
             self._raw_socket.shutdown(socket.SHUT_RDWR)
         except OSError:
             pass
-        with self._cond:
-            self._cond.notify_all()
         self._wake()
-        with self._cond:
-            for _sent_at, waiter in self._pings.values():
-                waiter.set()
+
+    def _closed_exception(self) -> ConnectionClosed:
+        protocol = self.protocol
+        rcvd, sent = protocol.close_rcvd, protocol.close_sent
+        ok = (
+            rcvd is not None
+            and rcvd.code in _NORMAL_CODES
+            and (sent is None or sent.code in _NORMAL_CODES)
+        )
+        cls = ConnectionClosedOK if ok else ConnectionClosedError
+        exc = cls(rcvd, sent, protocol.close_rcvd_then_sent)
+        exc.__cause__ = self._close_cause
+        return exc
+
+    # -- the background thread ----------------------------------------------
 
     def _wake(self) -> None:
         try:
             self._wake_w.send(b"\0")
         except OSError:
             pass
+
+    def _wake_background_locked(self) -> None:
+        waits = self._background_waits
+        if waits == _POLLING:
+            self._wake()
+        elif waits != _RUNNING:
+            self._cond.notify_all()
+
+    def _run_background(self) -> None:
+        try:
+            self._background_loop()
+        except BaseException as exc:  # the thread must never die silently
+            self.logger.debug("! background thread failed", exc_info=True)
+            self._terminate(exc)
+        finally:
+            self._release_resources()
+
+    def _background_loop(self) -> None:
+        cond = self._cond
+        holding = False
+        try:
+            while True:
+                with cond:
+                    self._background_waits = _RUNNING
+                    if self._terminated:
+                        return
+                    now = time.monotonic()
+                    action, due = self._timers_locked(now)
+                    if action is None:
+                        read, wait, forever = self._background_should_read_locked(now)
+                        if holding and not read:
+                            self._reader = None
+                            holding = False
+                            cond.notify_all()
+                        elif read and not holding:
+                            self._reader = _BACKGROUND
+                            holding = True
+                        if not holding:
+                            wait = _earliest(wait, due)
+                            self._background_waits = _PARKED_FOREVER if forever else _PARKED
+                            cond.wait(wait)
+                            continue
+                        self._background_waits = _POLLING
+                if action is not None:
+                    action()
+                    continue
+                if not (self._tls and self._stream.pending()):
+                    ready, woken = self._readiness.wait_readable_or_woken(due)
+                    if woken:
+                        self._drain_wake()
+                    if not ready:
+                        continue
+                now = time.monotonic()
+                self._read_once(now, now + CONTROL_WRITE)
+        finally:
+            if holding:
+                with cond:
+                    self._background_waits = _RUNNING
+                    self._reader = None
+                    cond.notify_all()
+
+    def _background_should_read_locked(self, now: float) -> tuple[bool, float | None, bool]:
+        """Whether the background thread should hold the read role now.
+
+        Returns (read, seconds until it should look again, whether a caller
+        will wake it when things change).
+        """
+        reader = self._reader
+        if reader == _CALLER or self._role_wanted:
+            if self._role_wanted or self._reader_epoch == self._epoch_seen:
+                # A caller blocked in one recv(): it notifies when it leaves.
+                return False, None, True
+            self._epoch_seen = self._reader_epoch
+            return False, _RECHECK, False
+        queue = self._queue
+        closing = queue.terminal is not None or self.protocol.close_sent is not None
+        if self._readers_wanted or closing:
+            return True, None, False
+        if queue.paused:
+            return False, None, True  # recv() wakes it when the queue drains
+        idle = now - self._caller_left_at
+        if idle >= _GRACE:
+            return True, None, False
+        return False, _GRACE - idle, False
+
+    def _timers_locked(self, now: float) -> tuple[Any, float | None]:
+        """Keepalive and closing deadlines: the action due now, if any, and
+        the seconds until the next one."""
+        protocol = self.protocol
+        due: float | None = None
+        if self._close_sent_at is not None:
+            if self.close_timeout is not None:
+                at = self._close_sent_at + self.close_timeout
+                if now >= at:
+                    return self._closing_timed_out, None
+                due = at - now
+        elif self._queue.terminal is not None:
+            if self.close_timeout is not None and self._terminal_at is not None:
+                at = self._terminal_at + self.close_timeout
+                if now >= at:
+                    return self._answer_terminal_late, None
+                due = at - now
+        elif self.ping_interval is not None:
+            pending = self._pings.get(self._keepalive) if self._keepalive is not None else None
+            if pending is not None:
+                if self.ping_timeout is not None and not self._queue.paused:
+                    at = pending.sent_at + self.ping_timeout
+                    if now >= at:
+                        return self._keepalive_failed, None
+                    due = at - now
+            elif self._next_keepalive is not None:
+                if now >= self._next_keepalive:
+                    return self._send_keepalive, None
+                due = self._next_keepalive - now
+        if self._writer.owed and protocol.state is not State.CLOSED:
+            if now >= self._owed_retry_at:
+                self._owed_retry_at = now + _OWED_RETRY
+                return self._retry_owed, None
+            due = _earliest(due, self._owed_retry_at - now)
+        return None, due
+
+    def _closing_timed_out(self) -> None:
+        self._terminate(TimeoutError("timed out while closing the connection"))
+
+    def _answer_terminal_late(self) -> None:
+        with self._cond:
+            self._answer_terminal_locked()
+        self._retry_owed()
+
+    def _retry_owed(self) -> None:
+        self._flush_owed_quietly(time.monotonic())
+
+    def _send_keepalive(self) -> None:
+        with self._cond:
+            now = time.monotonic()
+            assert self.ping_interval is not None
+            self._next_keepalive = now + self.ping_interval
+            if self.protocol.close_sent is not None or self._terminated:
+                return
+            payload = os.urandom(4)
+            while payload in self._pings:
+                payload = os.urandom(4)
+            self._pings[payload] = _PendingPing(now, keepalive=True)
+            self._keepalive = payload
+            self._writer.owed.ping = self.protocol.send_ping(payload)
+        self._retry_owed()
+
+    def _keepalive_failed(self) -> None:
+        self.logger.debug("! keepalive ping timed out")
+        with self._cond:
+            self._pings.pop(self._keepalive or b"", None)
+            self._keepalive = None
+        error = TimeoutError(f"keepalive ping timeout: no pong within {self.ping_timeout} seconds")
+        self._fail(CloseCode.INTERNAL_ERROR, "keepalive ping timeout", error)
 
     def _drain_wake(self) -> None:
         try:
@@ -744,189 +1098,58 @@ class ClientConnection(FrameSender):
         except OSError:
             pass
 
-    def _want_reader(self, delta: int) -> None:
-        with self._cond:
-            self._eager += delta
-            if self._parked:
-                self._cond.notify()
-
-    def _maybe_resume(self) -> None:
-        """Resume background reading once the queue drained below ``low``.
-
-        Call with ``_cond`` held.
-        """
-        if self._paused and len(self._queue) <= self._max_queue_low:
-            self._paused = False
-            if self._keepalive_ping is not None:
-                # The missing pong was not the server's fault while paused.
-                self._keepalive_sent_at = time.monotonic()
-            if self._parked:
-                self._cond.notify()
-
-    # -- the background thread ----------------------------------------------
-
-    def _run_background(self) -> None:
-        try:
-            while not self._terminated.is_set():
-                if self._wait_for_turn():
-                    self._read_in_background()
-        except BaseException as exc:  # the thread must never die silently
-            if self._close_cause is None:
-                self._close_cause = exc
-            self.logger.debug("! background thread failed", exc_info=True)
-            self._terminate()
-        finally:
-            self._release_resources()
-
-    def _wait_for_turn(self) -> bool:
-        """Run timers and wait until the background thread should read."""
-        with self._cond:
-            while not self._terminated.is_set():
-                now = time.monotonic()
-                wait = self._run_timers(now)
-                if not self._paused and not self._recv_active:
-                    if self._eager or self._terminal_since is not None:
-                        return True
-                    idle = now - self._caller_left_at
-                    if idle >= _BACKGROUND_GRACE:
-                        return True
-                    wait = min(wait, _BACKGROUND_GRACE - idle)
-                elif self._recv_active:
-                    wait = min(wait, _BACKGROUND_POLL)
-                self._parked = True
-                try:
-                    self._cond.wait(wait)
-                finally:
-                    self._parked = False
-        return False
-
-    def _run_timers(self, now: float) -> float:
-        """Keepalive and deferred answers; return seconds until the next timer.
-
-        Called with ``_cond`` held; sends nothing that could block for long.
-        """
-        wait = 1.0
-        if self._close_sent_at is not None:
-            # Closing: the reading loop enforces close_timeout.
-            return wait
-        # A close frame or failure the application has not reached in time.
-        if self._terminal_since is not None and self.protocol.close_sent is None:
-            due = self._terminal_since + _TERMINAL_GRACE
-            if now >= due or self._eager:
-                head = self._queue[-1]
-                assert not isinstance(head, Fragment)  # the terminal event comes last
-                self._cond.release()
-                try:
-                    self._answer_terminal(head)
-                finally:
-                    self._cond.acquire()
-            else:
-                wait = min(wait, due - now)
-        if self.ping_interval is not None and self.protocol.close_sent is None:
-            if self._keepalive_ping is not None:
-                if self.ping_timeout is not None and not self._paused:
-                    due = self._keepalive_sent_at + self.ping_timeout
-                    if now >= due:
-                        self._cond.release()
-                        try:
-                            self._keepalive_failed()
-                        finally:
-                            self._cond.acquire()
-                        return 0.0
-                    wait = min(wait, due - now)
-            elif self._next_keepalive is not None:
-                if now >= self._next_keepalive:
-                    self._cond.release()
-                    try:
-                        self._send_keepalive(now)
-                    finally:
-                        self._cond.acquire()
-                    self._next_keepalive = now + self.ping_interval
-                wait = min(wait, max(self._next_keepalive - now, 0.0))
-        return max(wait, 0.0)
-
-    def _send_keepalive(self, now: float) -> None:
-        payload = os.urandom(4)
-        with self._cond:
-            self._pings[payload] = (now, threading.Event())
-            self._keepalive_ping = payload
-            self._keepalive_sent_at = now
-        try:
-            self._send_control(self.protocol.send_ping(payload), "PING", payload)
-        except InvalidState:
-            pass
-
-    def _keepalive_failed(self) -> None:
-        self.logger.debug("! keepalive ping timed out")
-        error = TimeoutError(f"keepalive ping timeout: no pong within {self.ping_timeout} seconds")
-        if self._close_cause is None:
-            self._close_cause = error
-        self._keepalive_ping = None
-        if self.protocol.close_sent is None:
-            self._send_close_frame(
-                self.protocol.fail(CloseCode.INTERNAL_ERROR, "keepalive ping timeout"),
-                None if self.close_timeout is None else time.monotonic() + self.close_timeout,
-            )
-
-    def _read_in_background(self) -> None:
-        baton = self._baton
-        if not baton.acquire(timeout=0.1):
-            return
-        try:
-            while not self._terminated.is_set():
-                if self._recv_active or self._baton_wanted or self._paused:
-                    return
-                if (
-                    self._close_sent_at is not None
-                    and self.close_timeout is not None
-                    and self._close_sent_at + self.close_timeout < time.monotonic()
-                ):
-                    if self._close_cause is None:
-                        self._close_cause = TimeoutError("timed out while closing the connection")
-                    self._terminate()
-                    return
-                # After an idle wait, give the timers a turn.
-                if not self._read_once(0.1) and not self._eager and self._timers_due():
-                    return
-        finally:
-            baton.release()
-
-    def _timers_due(self) -> bool:
-        now = time.monotonic()
-        if self._terminal_since is not None and self.protocol.close_sent is None:
-            return True
-        if self.ping_interval is None:
-            return False
-        if self._keepalive_ping is not None:
-            return self.ping_timeout is not None and (
-                now >= self._keepalive_sent_at + self.ping_timeout
-            )
-        return self._next_keepalive is not None and now >= self._next_keepalive
-
     def _release_resources(self) -> None:
-        """Close the socket and the socketpair once no thread can use them."""
-        self._terminate()
-        with self._baton:
-            acquired = self._send_lock.acquire(timeout=self.close_timeout or 10)
+        """Close the file descriptors once no thread can be using them."""
+        self._terminate(None)
+        with self._cond:
+            while self._reader is not None:
+                self._cond.wait()
+        with self._writer.frame_lock:
             try:
+                self._stream.close()
+            except OSError:
+                pass
+            if self._raw_socket is not self.socket:
                 try:
-                    self.socket.close()
+                    self._raw_socket.close()
                 except OSError:
                     pass
-                if self._raw_socket is not self.socket:
-                    try:
-                        self._raw_socket.close()
-                    except OSError:
-                        pass
-                try:
-                    self._poller.unregister(self._wake_r.fileno())
-                except (KeyError, ValueError, OSError):
-                    pass
-                self._wake_r.close()
-                self._wake_w.close()
-            finally:
-                if acquired:
-                    self._send_lock.release()
+            self._wake_r.close()
+            self._wake_w.close()
+
+
+def _earliest(a: float | None, b: float | None) -> float | None:
+    if a is None:
+        return b
+    if b is None:
+        return a
+    return min(a, b)
+
+
+def _at_least(deadline: float | None, seconds: float) -> float | None:
+    """A deadline no earlier than ``seconds`` from now (for a frame begun)."""
+    if deadline is None:
+        return None
+    return max(deadline, time.monotonic() + seconds)
+
+
+def _control_payload(data: Any, kind: str) -> bytes:
+    if isinstance(data, str):
+        return data.encode()
+    if isinstance(data, (bytes, bytearray, memoryview)):
+        return bytes(data)
+    raise TypeError(f"{kind} data must be str or bytes-like, not {type(data).__name__}")
+
+
+def _fragment_bytes(chunk: Any, is_text: bool) -> bytes | bytearray | memoryview:
+    if is_text and isinstance(chunk, str):
+        return chunk.encode()
+    if not is_text and isinstance(chunk, (bytes, bytearray, memoryview)):
+        return chunk
+    raise TypeError(
+        "a fragmented message must be all str or all bytes-like, "
+        f"got {type(chunk).__name__} after {'str' if is_text else 'bytes'}"
+    )
 
 
 def _convert(data: str | bytes, decode: bool | None) -> str | bytes:
@@ -936,6 +1159,12 @@ def _convert(data: str | bytes, decode: bool | None) -> str | bytes:
     if decode:
         return data if isinstance(data, str) else data.decode()
     return data.encode() if isinstance(data, str) else data
+
+
+def _preview(payload: bytes | bytearray | memoryview) -> str:
+    data = bytes(payload[:60])
+    more = "..." if len(payload) > 60 else ""
+    return f"{data!r}{more} [{len(payload)} bytes]"
 
 
 def _describe(event: Fragment | CloseReceived | Failure) -> str:

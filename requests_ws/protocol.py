@@ -124,6 +124,9 @@ Event = Fragment | Ping | Pong | CloseReceived | Failure
 
 # Frames at least this large are read into a buffer of their own.
 _DIRECT_THRESHOLD = 65536
+# Without max_size, a header alone must not make us allocate more than this
+# up front: larger frames are buffered as their bytes arrive.
+_DIRECT_UNBOUNDED_MAX = 2**26
 _KNOWN_OPCODES = frozenset({OP_CONT, OP_TEXT, OP_BINARY, OP_CLOSE, OP_PING, OP_PONG})
 _MAX_REASON_BYTES = 123
 
@@ -138,6 +141,17 @@ def _reason_for(error: Exception) -> str:
     if len(encoded) <= _MAX_REASON_BYTES:
         return text
     return encoded[: _MAX_REASON_BYTES - 3].decode(errors="ignore") + "..."
+
+
+def _check_pending_utf8(decoder: codecs.IncrementalDecoder) -> None:
+    """Fail fast on a UTF-16 surrogate (ED A0-BF) held back by the decoder.
+
+    CPython's incremental decoder waits for the third byte of such a sequence
+    before rejecting it, although the second byte already rules it out.
+    """
+    pending = decoder.getstate()[0]
+    if len(pending) >= 2 and pending[0] == 0xED and pending[1] >= 0xA0:
+        raise UnicodeDecodeError("utf-8", pending, 0, 2, "invalid continuation byte")
 
 
 class ClientProtocol:
@@ -175,6 +189,7 @@ class ClientProtocol:
         self._message_is_text = False
         self._message_compressed = False
         self._message_size = 0
+        self._message_frames = 0
         self._decoder: codecs.IncrementalDecoder | None = None
         # Bytes of the current, incomplete, uncompressed text frame already
         # validated (fail-fast UTF-8 over several reads).
@@ -186,6 +201,11 @@ class ClientProtocol:
         # Sending state: inside a fragmented message?
         self._sending_fragments = False
         self._receive_stopped = False
+
+    @property
+    def sending_fragments(self) -> bool:
+        """True between the first and the last frame of a fragmented message sent."""
+        return self._sending_fragments
 
     # -- receiving ---------------------------------------------------------
 
@@ -201,11 +221,12 @@ class ClientProtocol:
         if self._direct is not None:
             target, filled = self._direct[0], self._direct[1]
             take = min(len(target) - filled, len(data))
-            target[filled : filled + take] = data[:take]
+            view = memoryview(data)  # slices without copies
+            target[filled : filled + take] = view[:take]
             self.direct_received(take)
             if take == len(data) or self._receive_stopped:
                 return
-            data = data[take:]
+            data = view[take:]
         buffer = self._buffer
         if buffer:
             buffer += data
@@ -249,7 +270,7 @@ class ClientProtocol:
         filled += size
         self._direct = (target, filled, opcode, fin, rsv)
         if filled < len(target):
-            if self._message_is_text and not self._message_compressed:
+            if self._message_is_text and not self._message_compressed and not rsv:
                 with memoryview(target) as view:
                     self._check_partial_text(view, 0, filled, opcode)
             return
@@ -321,7 +342,11 @@ class ClientProtocol:
             start = pos + header_size
             stop = start + length
             if stop > end:
-                if opcode < 8 and length >= _DIRECT_THRESHOLD:
+                if (
+                    opcode < 8
+                    and length >= _DIRECT_THRESHOLD
+                    and (self.max_size is not None or length <= _DIRECT_UNBOUNDED_MAX)
+                ):
                     # The rest of this large frame goes straight into its own
                     # buffer (see direct_buffer): no more copies through here.
                     target = bytearray(length)
@@ -329,7 +354,12 @@ class ClientProtocol:
                     self._direct = (target, 0, opcode, fin, rsv)
                     self._advance_direct(end - start)
                     return end
-                if opcode < 8 and self._message_is_text and not self._message_compressed:
+                if (
+                    opcode < 8
+                    and not rsv
+                    and self._message_is_text
+                    and not self._message_compressed
+                ):
                     self._check_partial_text(view, start, end, opcode)
                 break
             payload = bytes(view[start:stop])
@@ -373,7 +403,9 @@ class ClientProtocol:
                 )
             # Known from the header on: lets partial text frames be checked.
             self._message_is_text = opcode == OP_TEXT
-            self._message_compressed = bool(rsv & 0x40)
+            # Any reserved bit: an extension transforms the payload, so its
+            # bytes are neither text nor the message's size until decoded.
+            self._message_compressed = bool(rsv)
         else:
             raise ProtocolError(f"the server sent a frame with reserved opcode {opcode:#x}")
         if rsv and not self.extensions:
@@ -382,7 +414,14 @@ class ClientProtocol:
                 "without a negotiated extension that defines them"
             )
         max_size = self.max_size
-        if max_size is not None and not rsv and self._message_size + length > max_size:
+        if max_size is None:
+            return
+        if self._message_compressed:
+            # The extension bounds the inflated size; bound what is buffered
+            # here, allowing for deflate's overhead on incompressible data.
+            if length > max_size + (max_size >> 10) + 1024:
+                raise PayloadTooBig(None, max_size)
+        elif self._message_size + length > max_size:
             raise PayloadTooBig(length, max_size, self._message_size)
 
     def _check_partial_text(self, view: memoryview, start: int, end: int, opcode: int) -> None:
@@ -397,6 +436,7 @@ class ClientProtocol:
         if available == checked:
             return
         text = decoder.decode(view[start + checked : end])
+        _check_pending_utf8(decoder)
         if text:
             self._partial_text.append(text)
         self._partial_checked = available
@@ -434,6 +474,14 @@ class ClientProtocol:
                 raise PayloadTooBig(len(payload), max_size, self._message_size)
         self._message_size += len(payload)
         if first:
+            self._message_frames = 1
+        else:
+            # A message may have at most max_size frames, so that endless
+            # empty fragments fail instead of running forever.
+            self._message_frames += 1
+            if self.max_size is not None and self._message_frames > self.max_size:
+                raise PayloadTooBig(None, self.max_size)
+        if first:
             self._message_is_text = opcode == OP_TEXT
         if self._message_is_text:
             decoder = self._decoder
@@ -455,6 +503,8 @@ class ClientProtocol:
                 data = decoder.decode(payload, fin)
             if fin:
                 self._decoder = None
+            else:
+                _check_pending_utf8(decoder)
         else:
             data = payload
         if fin:

@@ -120,15 +120,16 @@ class RouteOptions:
     user_agent: str | None = None
 
     @property
-    def customized(self) -> bool:
-        """True when anything but the session decides the route."""
+    def needs_own_route(self) -> bool:
+        """True when only our route can do what was asked (a given socket,
+        AF_UNIX, our own TLS settings): a mounted adapter cannot."""
         return not (
-            self.proxy is True
-            and self.sock is None
+            self.sock is None
             and self.unix_path is None
             and self.ssl is None
             and self.server_hostname is None
             and self.proxy_ssl is None
+            and self.proxy_server_hostname is None
         )
 
 

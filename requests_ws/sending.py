@@ -1,316 +1,253 @@
-"""Sending frames: the send lock, writes bounded by a timeout, and control
-frames handed between threads.
+"""The socket's write side: whole frames, written within a deadline, in order.
 
-:class:`FrameSender` is a part of :class:`~requests_ws.connection.ClientConnection`.
-It owns the rule that frames never interleave: one lock, held by a fragmented
-message from its first frame to its last; pongs owed while another thread
-holds it are written by that thread between frames; a timeout that expires
-after part of a frame was written fails the connection, so a half-written
-frame is never followed by another.
+:class:`FrameWriter` is composed into :class:`~requests_ws.connection.ClientConnection`
+and owns every write to the socket. Its rules:
+
+* **The frame lock** is held by the one thread writing a frame, from its first
+  byte to its last. Control frames (ping, pong, close) need only this lock, so
+  they go out between the frames of a fragmented message.
+* **The message lock** is held by a sender from the first frame of a data
+  message to its last, so messages from different threads never interleave.
+  Order of acquisition: message lock, then frame lock, then (briefly) the
+  connection's state lock; never the other way round.
+* **Whole or not begun.** A write waits for the socket to be writable *before*
+  the frame is serialized (and so before a compressor takes the message). A
+  deadline that passes before that leaves everything as it was; any failure
+  after it (timeout, ``KeyboardInterrupt``, an error) cuts the frame, and
+  :meth:`FrameWriter.write` then calls ``on_cut`` so the connection fails:
+  a half-written frame is never followed by another.
+* **Owed control frames** live in one bounded slot (:class:`OwedFrames`: at
+  most one pong -- only the latest ping needs an answer, RFC 6455 5.5.3 --,
+  one keepalive ping and one close frame), guarded by the connection's state
+  lock. A thread that cannot take the frame lock at once leaves its frame there;
+  whoever holds the frame lock writes the slot when it releases the lock, and
+  checks again *after* releasing, so nothing is left behind by a race.
 """
 
 from __future__ import annotations
 
-import logging
+import ssl
 import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import Any
 
-from .exceptions import ConnectionClosed
-from .frames import OP_BINARY, OP_CONT, OP_TEXT, CloseCode, Opcode
-from .protocol import ClientProtocol, InvalidState
+__all__ = ["CONTINUING", "CONTROL_WRITE", "FrameWriter", "NotBegun", "OwedFrames"]
 
-if TYPE_CHECKING:
-    from .transport import SocketLike
-
-__all__ = ["FrameSender"]
-
-# Frames with a payload at least this large are written as header + payload
-# (two writes) instead of being joined into one buffer.
-_LARGE_WRITE = 16384
+# What a non-blocking write raises when the socket cannot take bytes now.
+WRITE_WOULD_BLOCK = (BlockingIOError, InterruptedError, ssl.SSLWantWriteError, ssl.SSLWantReadError)
+# A control frame that has begun is given at least this long to finish.
+CONTROL_WRITE = 1.0
 
 
-class FrameSender:
-    """The sending half of a connection (a mixin of ClientConnection)."""
+class OwedFrames:
+    """Control frames waiting for the frame lock: at most one of each kind.
 
-    socket: SocketLike
-    protocol: ClientProtocol
-    logger: logging.Logger | logging.LoggerAdapter[Any]
-    _terminated: threading.Event
-    _close_cause: BaseException | None
-    _close_sent_at: float | None
+    Guarded by the connection's state lock.
+    """
 
-    def _init_sending(self) -> None:
-        self._send_lock = threading.Lock()
-        self._pending_control: list[bytes] = []
-        self._sock_timeout: float | None = None
+    __slots__ = ("close", "ping", "pong")
 
-    # Provided by ClientConnection.
-    def _closed_exception(self) -> ConnectionClosed:
-        raise NotImplementedError
+    def __init__(self) -> None:
+        self.pong: bytes | None = None
+        self.ping: bytes | None = None
+        self.close: bytes | None = None
 
-    def _terminate(self) -> None:
-        raise NotImplementedError
+    def __bool__(self) -> bool:
+        return self.pong is not None or self.ping is not None or self.close is not None
 
-    def _fail_locally(self, code: int, reason: str, cause: BaseException | None = None) -> None:
-        raise NotImplementedError
+    def take(self) -> list[bytes]:
+        """Remove and return the owed frames in wire order (close last)."""
+        frames = [frame for frame in (self.pong, self.ping, self.close) if frame is not None]
+        self.pong = self.ping = self.close = None
+        return frames
 
-    def send(
+
+class FrameWriter:
+    """Writes whole frames to a non-blocking stream within deadlines.
+
+    ``wait_writable(timeout)`` waits for the stream's file descriptor;
+    ``state_lock`` is the connection's state lock (it guards ``owed``);
+    ``on_cut(error)`` is called (frame lock held, state lock not) when a
+    frame was interrupted after its first byte: the connection must fail
+    without writing anything more.
+    """
+
+    def __init__(
         self,
-        message: str
-        | bytes
-        | bytearray
-        | memoryview
-        | Iterable[str | bytes | bytearray | memoryview],
-        text: bool | None = None,
-        timeout: float | None = None,
+        stream: Any,
+        wait_writable: Callable[[float | None], bool],
+        state_lock: threading.Condition,
+        on_cut: Callable[[BaseException], None],
     ) -> None:
-        """Send a message.
+        self.stream = stream
+        self.wait_writable = wait_writable
+        self.state_lock = state_lock
+        self.on_cut = on_cut
+        self.frame_lock = threading.Lock()
+        self.message_lock = threading.Lock()
+        self.owed = OwedFrames()
+        # Streams that encrypt into a buffer of their own (TLS inside TLS)
+        # must be flushed after the last byte of a frame.
+        self._flush: Callable[[], bool] | None = getattr(stream, "flush_pending", None)
+        self._restored = False
 
-        ``str`` is sent as a text frame and bytes-like as a binary frame;
-        ``text=True``/``False`` forces the opcode. An iterable of ``str`` or
-        of bytes-like is sent as one fragmented message, a frame per item.
-        Messages from concurrent threads never interleave.
+    # -- locks -----------------------------------------------------------
 
-        ``timeout`` bounds the whole call; on expiry raises TimeoutError. If
-        part of a frame was already written, the connection cannot continue
-        and fails (later calls raise ConnectionClosedError).
-
-        Raises :class:`ConnectionClosed` once the close frame was sent, and
-        :class:`TypeError` for anything else than the types above.
-        """
-        deadline = None if timeout is None else time.monotonic() + timeout
-        if isinstance(message, str):
-            self._send_frame_locked(
-                OP_BINARY if text is False else OP_TEXT, message.encode(), deadline
-            )
-        elif isinstance(message, (bytes, bytearray, memoryview)):
-            self._send_frame_locked(OP_TEXT if text else OP_BINARY, message, deadline)
-        elif isinstance(message, Mapping):
-            raise TypeError("cannot send a mapping: send str, bytes-like or an iterable of them")
-        elif isinstance(message, Iterable):
-            self._send_fragments(iter(message), text, deadline)
-        else:
-            raise TypeError(
-                f"cannot send {type(message).__name__}: send str, bytes-like or an iterable of them"
-            )
-
-    def _acquire_send_lock(self, deadline: float | None) -> None:
+    @staticmethod
+    def acquire(lock: threading.Lock, deadline: float | None) -> None:
+        """Take ``lock`` before ``deadline``, or raise TimeoutError."""
         if deadline is None:
-            self._send_lock.acquire()
+            lock.acquire()
             return
-        remaining = deadline - time.monotonic()
-        if not self._send_lock.acquire(timeout=max(remaining, 0)):
+        if not lock.acquire(timeout=max(deadline - time.monotonic(), 0.0)):
             raise TimeoutError("timed out while waiting for another thread's send to finish")
 
-    def _release_send_lock(self) -> None:
+    def release_frame_lock(self, deadline: float | None) -> None:
+        """Release the frame lock, writing the owed frames first.
+
+        Frames owed by a thread that found the lock taken are written here;
+        after releasing, the slot is checked once more, since a frame may have
+        been left there between the last check and the release.
+        """
+        write_deadline = _at_least(deadline, CONTROL_WRITE)
         try:
-            if self._pending_control:
-                self._flush_control(None)
+            if self.owed:
+                self._write_owed(deadline, write_deadline)
         finally:
-            self._send_lock.release()
+            self.frame_lock.release()
+        while not self._restored and self.owed and self.frame_lock.acquire(blocking=False):
+            try:
+                self._write_owed(deadline, write_deadline)
+            finally:
+                self.frame_lock.release()
+        self._restored = False
 
-    def _send_frame_locked(
-        self, opcode: int, payload: bytes | bytearray | memoryview, deadline: float | None
-    ) -> None:
-        self._acquire_send_lock(deadline)
-        try:
-            self._write_data(opcode, payload, True, deadline)
-        finally:
-            self._release_send_lock()
+    def flush_owed(self, begin_by: float | None, deadline: float | None) -> None:
+        """Write the owed frames now unless another thread is writing (it
+        will). Each must begin by ``begin_by`` (else it stays owed) and end by
+        ``deadline``."""
+        while self.owed and self.frame_lock.acquire(blocking=False):
+            try:
+                self._write_owed(begin_by, deadline)
+            finally:
+                self.frame_lock.release()
+            if self._restored:
+                break
+        self._restored = False
 
-    def _send_fragments(
+    def _write_owed(self, begin_by: float | None, deadline: float | None) -> None:
+        self._restored = False
+        with self.state_lock:
+            frames = self.owed.take()
+        for index, frame in enumerate(frames):
+            try:
+                # Waiting for writability first makes a frame cut by a full
+                # socket buffer (and so a failed connection) unlikely.
+                if not self.begin(begin_by):
+                    raise NotBegun("the socket cannot take the frame yet")
+                self.write(frame, deadline, begin_by=begin_by)
+            except NotBegun:
+                # The rest stays owed for the next writer.
+                with self.state_lock:
+                    self._restore(frames[index:])
+                self._restored = True
+                return
+
+    def _restore(self, frames: list[bytes]) -> None:
+        owed = self.owed
+        for frame in frames:
+            kind = frame[0] & 0x0F
+            if kind == 0xA and owed.pong is None:
+                owed.pong = frame
+            elif kind == 0x9 and owed.ping is None:
+                owed.ping = frame
+            elif kind == 0x8 and owed.close is None:
+                owed.close = frame
+
+    # -- writing -----------------------------------------------------------
+
+    def begin(self, deadline: float | None) -> bool:
+        """Wait until a frame can begin (the stream is writable); call with
+        the frame lock held, before serializing a frame whose serialization
+        changes state (compression, fragmentation). False when ``deadline``
+        passed first: nothing of the frame exists yet, so nothing is lost."""
+        flush = self._flush
+        while True:
+            if (flush is None or flush()) and self.wait_writable(0):
+                return True
+            timeout = None if deadline is None else deadline - time.monotonic()
+            if timeout is not None and timeout <= 0:
+                return False
+            self.wait_writable(timeout)
+
+    def write(
         self,
-        chunks: Iterator[str | bytes | bytearray | memoryview],
-        text: bool | None,
-        deadline: float | None,
-    ) -> None:
-        try:
-            current = next(chunks)
-        except StopIteration:
-            return
-        if isinstance(current, str):
-            is_text = True
-        elif isinstance(current, (bytes, bytearray, memoryview)):
-            is_text = False
-        else:
-            raise TypeError(
-                f"cannot send a fragment of type {type(current).__name__}: "
-                "iterables must yield str or bytes-like"
-            )
-        opcode = (
-            (OP_TEXT if text is not False else OP_BINARY)
-            if is_text
-            else (OP_TEXT if text else OP_BINARY)
-        )
-        self._acquire_send_lock(deadline)
-        try:
-            started = False
-            while True:
-                try:
-                    following = next(chunks)
-                    last = False
-                except StopIteration:
-                    following = b""
-                    last = True
-                except BaseException:
-                    if started:
-                        self._fail_locally(
-                            CloseCode.INTERNAL_ERROR, "error while producing a fragmented message"
-                        )
-                    raise
-                payload = self._fragment_bytes(current, is_text, started)
-                self._write_data(OP_CONT if started else opcode, payload, last, deadline)
-                started = True
-                if last:
-                    return
-                current = following
-                if self._pending_control:
-                    self._flush_control(deadline)
-        finally:
-            self._release_send_lock()
-
-    def _fragment_bytes(
-        self, chunk: str | bytes | bytearray | memoryview, is_text: bool, started: bool
-    ) -> bytes | bytearray | memoryview:
-        if is_text and isinstance(chunk, str):
-            return chunk.encode()
-        if not is_text and isinstance(chunk, (bytes, bytearray, memoryview)):
-            return chunk
-        error = TypeError(
-            "a fragmented message must be all str or all bytes-like, "
-            f"got {type(chunk).__name__} after {'str' if is_text else 'bytes'}"
-        )
-        if started:
-            self._fail_locally(CloseCode.INTERNAL_ERROR, "mixed fragment types")
-        raise error
-
-    def _write_data(
-        self,
-        opcode: int,
-        payload: bytes | bytearray | memoryview,
-        fin: bool,
-        deadline: float | None,
-    ) -> None:
-        """Serialize and write a data frame; call with the send lock held."""
-        if self._terminated.is_set():
-            raise self._closed_exception()
-        try:
-            header, body = self.protocol.send_data(opcode, payload, fin)
-        except InvalidState:
-            raise self._closed_exception() from None
-        if self.logger.isEnabledFor(logging.DEBUG):
-            kind = {OP_TEXT: "TEXT", OP_BINARY: "BINARY", OP_CONT: "CONT"}[Opcode(opcode)]
-            more = "" if fin else ", continued"
-            self.logger.debug("> %s %d bytes%s", kind, len(payload), more)
-        if len(body) < _LARGE_WRITE:
-            self._write(header + body, deadline)
-        else:
-            self._write(header, deadline, more_follows=True)
-            self._write(body, deadline, after_partial=True)
-
-    def _write(
-        self,
-        data: bytes,
+        data: bytes | bytearray | memoryview,
         deadline: float | None,
         *,
-        more_follows: bool = False,
-        after_partial: bool = False,
+        begin_by: float | _Continuing | None = None,
     ) -> None:
-        """Write ``data``; call with the send lock held.
+        """Write all of ``data``; call with the frame lock held.
 
-        A failure after the first byte of a frame was written fails the
-        connection: the frame can never be completed.
+        ``begin_by`` (a deadline, or ``CONTINUING`` when ``data`` continues a
+        frame already begun) bounds the wait for the first byte: when it passes
+        with nothing written, :class:`NotBegun` is raised and nothing is lost.
+        Any failure after the first byte cuts the frame: ``on_cut`` runs and the
+        exception propagates (TimeoutError past ``deadline``).
         """
-        sock = self.socket
-        timeout = None if deadline is None else max(deadline - time.monotonic(), 0.0)
-        if timeout != self._sock_timeout:
-            sock.settimeout(timeout)
-            self._sock_timeout = timeout
-        if timeout is None:
-            try:
-                sock.sendall(data)
-            except OSError as exc:
-                self._on_send_error(exc)
-            return
+        stream = self.stream
         view = memoryview(data)
-        written = 0
         total = len(view)
+        written = 0
+        fresh = begin_by is not CONTINUING
         try:
             while written < total:
-                remaining = deadline - time.monotonic()  # type: ignore[operator]
-                if remaining <= 0:
-                    raise TimeoutError("timed out while sending")
-                if remaining != self._sock_timeout:
-                    sock.settimeout(remaining)
-                    self._sock_timeout = remaining
-                written += sock.send(view[written:])
-        except TimeoutError as exc:
-            if written or after_partial:
-                self._fail_locally(
-                    CloseCode.ABNORMAL_CLOSURE, "send timed out in the middle of a frame", exc
-                )
-                raise TimeoutError(
-                    "timed out in the middle of a frame; the connection cannot continue"
-                ) from exc
-            raise TimeoutError("timed out while sending") from None
-        except OSError as exc:
-            self._on_send_error(exc)
-
-    def _on_send_error(self, exc: OSError) -> None:
-        if self._close_cause is None:
-            self._close_cause = exc
-        self._terminate()
-        raise self._closed_exception() from exc
-
-    def _send_control(self, frame: bytes, kind: str, data: bytes, *, force: bool = False) -> None:
-        """Send a control frame now if the send lock is free, else hand it to
-        the thread holding the lock (it sends it between frames)."""
-        if self._send_lock.acquire(blocking=force):
-            try:
-                if self.logger.isEnabledFor(logging.DEBUG):
-                    self.logger.debug("> %s %r", kind, data)
-                self._write(frame, None)
-            except (ConnectionClosed, TimeoutError):
-                pass
-            finally:
-                self._release_send_lock()
-        else:
-            self._pending_control.append(frame)
-
-    def _flush_control(self, deadline: float | None) -> None:
-        while self._pending_control:
-            frame = self._pending_control.pop(0)
-            self._write(frame, deadline)
-
-    def pong(self, data: str | bytes = b"") -> None:
-        """Send an unsolicited pong (a unidirectional heartbeat)."""
-        payload = data.encode() if isinstance(data, str) else bytes(data)
-        frame = self.protocol.send_pong(payload)
-        self._acquire_send_lock(None)
-        try:
-            if self.protocol.close_sent is not None:
-                raise self._closed_exception()
-            self._write(frame, None)
+                try:
+                    written += stream.send(view[written:])
+                    continue
+                except WRITE_WOULD_BLOCK:
+                    pass
+                if fresh and not written:
+                    limit = deadline if begin_by is None else begin_by
+                    assert not isinstance(limit, _Continuing)
+                    if limit is not None and limit <= time.monotonic():
+                        raise NotBegun("timed out before sending: nothing was sent")
+                    self.wait_writable(None if limit is None else limit - time.monotonic())
+                    continue
+                timeout = None if deadline is None else deadline - time.monotonic()
+                if timeout is not None and timeout <= 0:
+                    raise TimeoutError("timed out in the middle of a frame")
+                self.wait_writable(timeout)
+            flush = self._flush
+            while flush is not None and not flush():
+                timeout = None if deadline is None else deadline - time.monotonic()
+                if timeout is not None and timeout <= 0:
+                    raise TimeoutError("timed out in the middle of a frame")
+                self.wait_writable(timeout)
+        except NotBegun:
+            raise
+        except BaseException as exc:
+            if not (fresh and not written):
+                self.on_cut(exc)
+            raise
         finally:
-            self._release_send_lock()
+            view.release()
 
-    def _send_close_frame(self, frame: bytes, deadline: float | None = None) -> None:
-        """Write the client's close frame, waiting for the send lock if needed."""
-        self._close_sent_at = time.monotonic()
-        if not frame:
-            return
-        try:
-            self._acquire_send_lock(deadline)
-        except TimeoutError:
-            self._terminate()
-            return
-        try:
-            if self.logger.isEnabledFor(logging.DEBUG):
-                self.logger.debug("> CLOSE %s", self.protocol.close_sent)
-            self._write(frame, deadline)
-        except (ConnectionClosed, TimeoutError, OSError):
-            self._terminate()
-        finally:
-            self._release_send_lock()
+
+class _Continuing:
+    """The type of CONTINUING."""
+
+
+CONTINUING = _Continuing()
+
+
+class NotBegun(TimeoutError):
+    """A deadline passed before the first byte of a frame: nothing was sent."""
+
+
+def _at_least(deadline: float | None, seconds: float) -> float | None:
+    """A deadline no earlier than ``seconds`` from now (for a frame begun)."""
+    if deadline is None:
+        return None
+    return max(deadline, time.monotonic() + seconds)

@@ -26,6 +26,7 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import http.client
+import re
 import socket
 import ssl as ssl_module
 import time
@@ -45,13 +46,16 @@ from .deadline import Deadline
 from .exceptions import (
     InvalidHandshake,
     InvalidMessage,
+    InvalidProxyStatus,
     InvalidStatus,
     OpenTimeout,
+    ProxyError,
+    WebSocketException,
     network_error,
     ws_url,
 )
 from .redaction import redact_url
-from .routes import Route, RouteOptions, choose_proxy, open_stream, select_route
+from .routes import Proxy, Route, RouteOptions, choose_proxy, open_stream, select_route
 
 __all__ = ["SocketLike", "Upgraded", "open_upgraded", "http_url"]
 
@@ -114,6 +118,8 @@ class _StreamAdapter(requests.adapters.HTTPAdapter):
         self, request: requests.PreparedRequest, **kwargs: Any
     ) -> requests.Response:
         stream = open_stream(self.route, self.deadline)
+        # An auth hook's retry comes through here too: it gets the time left.
+        kwargs["timeout"] = self.deadline.remaining()
         pool = _StreamPool(self.route, stream)
         self.pools.append(pool)
         try:
@@ -139,6 +145,92 @@ class _StreamAdapter(requests.adapters.HTTPAdapter):
 
     def request_url(self, request: requests.PreparedRequest, proxies: Any) -> str:
         return request.path_url
+
+
+class _DeadlineSender:
+    """A mounted adapter, as seen by the response's hooks.
+
+    It stands in as ``response.connection`` so that an auth hook's retry
+    (``HTTPDigestAuth`` calls ``r.connection.send``) gets the time left
+    before the deadline, and turns requests' proxy errors into
+    :class:`ProxyError` (:class:`InvalidProxyStatus` when the proxy's status
+    is known).
+    """
+
+    def __init__(
+        self, adapter: requests.adapters.BaseAdapter, deadline: Deadline, proxy_url: str | None
+    ) -> None:
+        self.adapter = adapter
+        self.deadline = deadline
+        self.proxy_url = proxy_url
+
+    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
+        kwargs["timeout"] = self.deadline.remaining()
+        try:
+            response: requests.Response = self.adapter.send(request, **kwargs)
+        except requests.exceptions.ProxyError as exc:
+            if isinstance(exc, ProxyError):
+                raise
+            raise _proxy_error(self.proxy_url, str(request.url), exc) from exc
+        return response
+
+    def close(self) -> None:
+        self.adapter.close()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.adapter, name)
+
+
+_TUNNEL_FAILED = re.compile(r"Tunnel connection failed: (\d{3})(?: ([^'\"\)]*))?")
+
+
+def _proxy_error(
+    proxy_url: str | None, url: str, exc: requests.exceptions.ProxyError
+) -> ProxyError:
+    """Our ProxyError for the proxy error a mounted adapter raised."""
+    proxy = Proxy.parse(proxy_url).url if proxy_url else "the proxy"
+    target = urllib.parse.urlsplit(url).netloc.rpartition("@")[2]
+    match = _TUNNEL_FAILED.search(str(exc))
+    if match is None:
+        return ProxyError(f"proxy {proxy} failed for {target}: {redact_url(str(exc))}", proxy=proxy)
+    status = int(match.group(1))
+    reason = (match.group(2) or "").strip()
+    message = f"proxy {proxy} refused CONNECT to {target}: {status} {reason}".rstrip()
+    if status == 407:
+        message += " (the proxy requires authentication, or rejected the credentials)"
+    response = requests.Response()
+    response.status_code = status
+    response.reason = reason
+    response.url = proxy
+    response._content = b""
+    return InvalidProxyStatus(response, message, proxy=proxy)
+
+
+def _mounted_adapter_serves(
+    adapter: requests.adapters.BaseAdapter,
+    url: str,
+    proxy_url: str | None,
+    route_options: RouteOptions,
+) -> bool:
+    """Whether the session's mounted adapter sends the request, or our route.
+
+    A custom adapter (any subclass of HTTPAdapter, or any other adapter)
+    serves the request unless the caller asked for what only our route does
+    (``sock=``, ``unix_path``, ``ssl=``, ``server_hostname=``, ``proxy_ssl=``,
+    ``proxy_server_hostname=``), or the URL is ``http://`` behind an HTTP(S)
+    proxy: urllib3 forwards such requests instead of tunnelling, and proxies
+    strip ``Upgrade``, so our route, which always tunnels, takes them.
+    """
+    if type(adapter) is requests.adapters.HTTPAdapter:
+        return False
+    if route_options.needs_own_route:
+        return False
+    if url.startswith("http:") and proxy_url:
+        if "://" not in proxy_url:
+            proxy_url = "http://" + proxy_url
+        if proxy_url.lower().startswith(("http:", "https:")):
+            return False
+    return True
 
 
 class _StreamConnection(urllib3.connection.HTTPConnection):
@@ -294,11 +386,14 @@ def _exchange(
             url, explicit_proxies or {}, True, verify, cert
         )
         response = _send_once(session, prepared, settings, deadline, route_options)
+        taken = False
         try:
             if response.status_code == 101:
                 # Redirects first, then any auth retries (HTTPDigestAuth's 401).
                 response.history = history + response.history
-                return _take_over(response)
+                upgraded = _take_over(response)
+                taken = True
+                return upgraded
             if not (allow_redirects and response.status_code in _REDIRECT_CODES):
                 _read_error_body(response)
                 raise InvalidStatus(response)
@@ -311,6 +406,9 @@ def _exchange(
                 )
             prepared = _follow_redirect(session, response, prepared)
         finally:
+            if not taken:
+                # Also releases http.client's reference to the socket.
+                response.close()
             if isinstance(response.connection, _StreamAdapter):
                 response.connection.close()
         if route_options.sock is not None or route_options.unix_path is not None:
@@ -329,16 +427,14 @@ def _send_once(
 ) -> requests.Response:
     """Send one request and run the session's hooks and cookie extraction."""
     url = str(prepared.url)
+    proxy_url = choose_proxy(url, settings["proxies"], route_options)
+    # The mapping a mounted adapter gets: the one proxy chosen above, or none.
+    proxies = {"all": proxy_url} if proxy_url else {}
     adapter = session.get_adapter(url)
-    mounted = type(adapter) is not requests.adapters.HTTPAdapter
-    use_mounted = mounted and not route_options.customized
-    if use_mounted and url.startswith("http:"):
-        # urllib3 forwards http:// requests through an HTTP(S) proxy instead
-        # of tunnelling, and proxies strip Upgrade: a ws:// URI behind such a
-        # proxy takes our route, which always tunnels.
-        proxy_url = choose_proxy(url, settings["proxies"], route_options) or ""
-        use_mounted = not proxy_url.lower().startswith(("http:", "https:"))
-    if not use_mounted:
+    sender: _StreamAdapter | _DeadlineSender
+    if _mounted_adapter_serves(adapter, url, proxy_url, route_options):
+        sender = _DeadlineSender(adapter, deadline, proxy_url)
+    else:
         route = select_route(
             url,
             proxies=settings["proxies"],
@@ -346,37 +442,45 @@ def _send_once(
             cert=settings["cert"],
             options=route_options,
         )
-        adapter = _StreamAdapter(route, deadline)
-    remaining = deadline.remaining()
+        sender = _StreamAdapter(route, deadline)
     send_kwargs: dict[str, Any] = {
         "stream": True,
-        "timeout": remaining,
+        "timeout": deadline.remaining(),
         "verify": settings["verify"],
         "cert": settings["cert"],
-        "proxies": settings["proxies"],
+        "proxies": proxies,
     }
     started = time.monotonic()
     try:
-        response = adapter.send(prepared, **send_kwargs)
+        first = sender.send(prepared, **send_kwargs)
     except requests.exceptions.ConnectionError as exc:
         invalid = _invalid_message(exc, url)
         if invalid is not exc:
             raise invalid from invalid.__cause__
         root = _root_os_error(exc)
-        if root is None or isinstance(exc, type(root)):
+        if isinstance(exc, WebSocketException) or root is None or isinstance(exc, type(root)):
             raise
         # urllib3 (a mounted adapter) wraps the socket's error: make the
         # requests exception also the built-in one, as on our own route.
         raise network_error(type(exc), str(exc), root) from exc
-    response.elapsed = datetime.timedelta(seconds=time.monotonic() - started)
-    if use_mounted:
+    first.elapsed = datetime.timedelta(seconds=time.monotonic() - started)
+    if isinstance(sender, _DeadlineSender):
+        # An auth hook's retry (``r.connection.send``) gets the time left.
+        first.connection = sender  # type: ignore[assignment]  # duck-typed: send, close
         # urllib3 opened this socket: the deadline can watch it only from
         # here on (the error body, the auth retry's reading); the head was
         # bounded by the per-read timeout alone.
-        opened = getattr(getattr(response.raw, "_connection", None), "sock", None)
+        opened = getattr(getattr(first.raw, "_connection", None), "sock", None)
         if isinstance(opened, socket.socket):
             deadline.watch(opened)
-    response = requests.hooks.dispatch_hook("response", prepared.hooks, response, **send_kwargs)
+    try:
+        response = requests.hooks.dispatch_hook("response", prepared.hooks, first, **send_kwargs)
+    except BaseException:
+        # A hook failed (an auth retry timed out...): close what was opened.
+        first.close()
+        if isinstance(sender, _StreamAdapter):
+            sender.close()
+        raise
     if response.history:
         # An auth hook (HTTPDigestAuth) retried: keep the cookies of each answer.
         for earlier in response.history:

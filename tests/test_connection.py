@@ -397,12 +397,12 @@ def test_send_timeout_mid_frame_fails_the_connection(raw_server: Any) -> None:
 def test_send_timeout_before_writing_keeps_connection(ws_server: Any) -> None:
     server = ws_server()
     with requests_ws.connect(server.uri) as ws:
-        ws._send_lock.acquire()
+        ws._writer.message_lock.acquire()
         try:
             with pytest.raises(TimeoutError):
                 ws.send("blocked", timeout=0.1)
         finally:
-            ws._send_lock.release()
+            ws._writer.message_lock.release()
         ws.send("after")
         assert ws.recv() == "after"
 

@@ -1,0 +1,680 @@
+"""The connection under faults, against real peers over real sockets.
+
+Each test reproduces a finding of issue 8 (a hostile peer, an interrupt, a
+timeout, two threads) and fails on the connection layer that had it. Races
+are forced with hooks (a pausing lock, a parked protocol call), never sleeps.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import struct
+import threading
+import time
+import tracemalloc
+import zlib
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+import requests_ws
+from requests_ws import ConnectionClosed, ConnectionClosedError, ConnectionClosedOK
+
+from .peers.raw_peer import RawPeer, frame_bytes
+
+DEFLATE = {"Sec-WebSocket-Extensions": "permessage-deflate"}
+
+
+def inflate_messages(peer: RawPeer, count: int, timeout: float = 10.0) -> list[bytes]:
+    """Read ``count`` data messages from the client, inflating with context takeover."""
+    inflater = zlib.decompressobj(-15)
+    messages = []
+    while len(messages) < count:
+        frame = peer.recv_message(timeout)
+        assert frame.fin
+        if frame.rsv & 0x40:
+            messages.append(inflater.decompress(frame.payload + b"\x00\x00\xff\xff"))
+        else:
+            messages.append(frame.payload)
+    return messages
+
+
+# -- data and framing -------------------------------------------------------------
+
+
+def test_send_timeout_before_first_byte_keeps_compression_in_step(raw_server: Any) -> None:
+    resume = threading.Event()
+    received: list[bytes] = []
+    count = {"sent": 0}
+
+    def script(peer: RawPeer) -> None:
+        resume.wait(30)
+        received.extend(inflate_messages(peer, count["sent"] + 1, timeout=30))
+        peer.send_close()
+        peer.expect_close()
+
+    server = raw_server(script, headers=DEFLATE)
+    with requests_ws.connect(server.uri, compression="deflate") as ws:
+        assert ws.protocol.extensions
+        payloads = [os.urandom(1024) for _ in range(64)]
+        for attempt in range(100_000):
+            try:
+                ws.send(payloads[attempt % 64], timeout=0.2)
+            except TimeoutError:
+                break
+            count["sent"] += 1
+        else:
+            pytest.fail("the peer's buffers never filled")
+        assert not ws.closed and ws.state is requests_ws.connection.State.OPEN
+        resume.set()
+        ws.send(b"after the timeout", timeout=30)
+        with pytest.raises(ConnectionClosedOK):
+            ws.recv(timeout=30)
+    server.done.wait(10)
+    server.check()
+    assert received[-1] == b"after the timeout"
+    assert received[:-1] == [payloads[i % 64] for i in range(count["sent"])]
+
+
+def test_fragments_go_out_as_the_iterable_yields_them(raw_server: Any) -> None:
+    first_arrived = threading.Event()
+    frames: list[Any] = []
+
+    def script(peer: RawPeer) -> None:
+        frames.append(peer.recv_frame())
+        first_arrived.set()
+        frames.append(peer.recv_frame())
+        frames.append(peer.recv_frame())
+        peer.send_close()
+        peer.expect_close()
+
+    def chunks() -> Iterator[bytes]:
+        yield b"first"
+        # Yielded only once the server has the first fragment.
+        assert first_arrived.wait(5), "the first fragment waited for the next one"
+        yield b"second"
+
+    server = raw_server(script)
+    with requests_ws.connect(server.uri, compression=None) as ws:
+        ws.send(chunks())
+    server.done.wait(10)
+    server.check()
+    assert [(f.opcode, f.fin, f.payload) for f in frames] == [
+        (0x2, False, b"first"),
+        (0x0, False, b"second"),
+        (0x0, True, b""),
+    ]
+
+
+def test_timeout_inside_a_fragmented_send_fails_the_connection(raw_server: Any) -> None:
+    release = threading.Event()
+
+    def script(peer: RawPeer) -> None:
+        release.wait(30)
+        try:
+            peer.expect_close(timeout=30)
+        except EOFError:
+            pass  # the close frame could not be written: the connection was dropped
+
+    def endless() -> Iterator[bytes]:
+        block = os.urandom(4096)
+        while True:
+            yield block
+
+    server = raw_server(script)
+    ws = requests_ws.connect(server.uri, compression=None, close_timeout=1)
+    try:
+        with pytest.raises(TimeoutError):
+            ws.send(endless(), timeout=0.5)
+        with pytest.raises(ConnectionClosedError):
+            ws.send("next")
+    finally:
+        release.set()
+        ws.close()
+    assert ws.closed
+
+
+def test_exception_from_the_iterable_fails_with_1011(raw_server: Any) -> None:
+    codes: list[Any] = []
+
+    def script(peer: RawPeer) -> None:
+        peer.recv_frame()
+        codes.append(peer.expect_close())
+        peer.send_close(1011)
+
+    def broken() -> Iterator[str]:
+        yield "part"
+        raise ValueError("the producer failed")
+
+    server = raw_server(script)
+    ws = requests_ws.connect(server.uri, compression=None)
+    with pytest.raises(ValueError, match="producer failed"):
+        ws.send(broken())
+    with pytest.raises(ConnectionClosedError) as info:
+        ws.send("next")
+    assert info.value.sent is not None and info.value.sent.code == 1011
+    ws.close()
+    server.done.wait(10)
+    assert codes and codes[0][0] == 1011
+
+
+def test_keyboard_interrupt_in_a_large_send_fails_the_connection(raw_server: Any) -> None:
+    received = {"bytes": 0, "frames_after": 0}
+    enough = threading.Event()
+
+    def script(peer: RawPeer) -> None:
+        peer.sock.settimeout(10)
+        header = peer._read(10, 10)
+        (length,) = struct.unpack("!Q", header[2:10])
+        got = 0
+        try:
+            while True:
+                chunk = peer.sock.recv(65536)
+                if not chunk:
+                    break
+                got += len(chunk)
+                if got > 4 * 2**20:
+                    enough.set()
+                    time.sleep(0.001)  # a slow reader, so the send blocks
+        except OSError:
+            pass
+        received["bytes"] = got
+        # The client must not have started a new frame after the cut one.
+        received["frames_after"] = int(got > length + 4)
+
+    server = raw_server(script)
+    ws = requests_ws.connect(server.uri, compression=None)
+    main = threading.get_ident()
+
+    def interrupt() -> None:
+        if enough.wait(20):
+            signal.pthread_kill(main, signal.SIGINT)
+
+    killer = threading.Thread(target=interrupt)
+    killer.start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            ws.send(b"\x00" * (64 * 2**20))
+    finally:
+        killer.join()
+    with pytest.raises(ConnectionClosedError):
+        ws.send("next")
+    ws.close()
+    server.done.wait(10)
+    assert 0 < received["bytes"] < 64 * 2**20
+    assert received["frames_after"] == 0
+
+
+def test_close_during_a_fragmented_send_fails_at_once_with_1011(raw_server: Any) -> None:
+    yielded = threading.Event()
+    release = threading.Event()
+    seen: list[Any] = []
+
+    def script(peer: RawPeer) -> None:
+        seen.append(peer.recv_frame())
+        seen.append(peer.expect_close())
+        peer.send_close(1011)
+
+    def chunks() -> Iterator[str]:
+        yield "begun"
+        yielded.set()
+        release.wait(10)
+        yield "never sent"
+
+    server = raw_server(script)
+    ws = requests_ws.connect(server.uri, compression=None, close_timeout=5)
+    errors: list[BaseException] = []
+
+    def sender() -> None:
+        try:
+            ws.send(chunks())
+        except BaseException as exc:
+            errors.append(exc)
+
+    thread = threading.Thread(target=sender)
+    thread.start()
+    assert yielded.wait(5)
+    started = time.monotonic()
+    ws.close()
+    elapsed = time.monotonic() - started
+    release.set()
+    thread.join(10)
+    assert elapsed < 2, f"close() took {elapsed:.1f} s"
+    assert seen[1][0] == 1011
+    # Failing the connection stops processing the peer's data (RFC 6455 7.1.7).
+    assert ws.closed
+    assert errors and isinstance(errors[0], ConnectionClosedError)
+    assert "1000" not in str(errors[0])
+
+
+# -- limits against a hostile server -------------------------------------------------
+
+
+@pytest.mark.parametrize("length", [2**63 - 1, 400_000_000])
+def test_rsv1_header_claiming_a_huge_length(raw_server: Any, length: int) -> None:
+    codes: list[Any] = []
+
+    def script(peer: RawPeer) -> None:
+        peer.send_raw(struct.pack("!BBQ", 0xC2, 127, length) + b"\x00" * 16)
+        codes.append(peer.expect_close())
+
+    server = raw_server(script, headers=DEFLATE)
+    tracemalloc.start()
+    try:
+        ws = requests_ws.connect(server.uri, max_size=2**20)
+        with pytest.raises(ConnectionClosedError) as info:
+            ws.recv(timeout=10)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    ws.close()
+    server.done.wait(10)
+    assert isinstance(info.value.__cause__, requests_ws.PayloadTooBig)
+    assert codes == [(1009, codes[0][1])]
+    assert peak < 16 * 2**20
+
+
+def test_a_million_one_byte_fragments_cost_about_the_message(raw_server: Any) -> None:
+    count = 200_000
+
+    def script(peer: RawPeer) -> None:
+        frame = frame_bytes(0x0, b"x", fin=False)
+        peer.send_raw(frame_bytes(0x2, b"x", fin=False))
+        batch = frame * 10_000
+        for _ in range((count - 2) // 10_000):
+            peer.send_raw(batch)
+        peer.send_raw(frame * ((count - 2) % 10_000))
+        peer.send_raw(frame_bytes(0x0, b"x"))
+        peer.expect_close(timeout=60)
+
+    server = raw_server(script)
+    ws = requests_ws.connect(server.uri, compression=None)
+    tracemalloc.start()
+    try:
+        message = ws.recv(timeout=60)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    ws.close()
+    assert message == b"x" * count
+    # The old layer kept an object per frame (about 200 bytes each).
+    assert peak < 20 * count, f"peak {peak} bytes for a {count}-byte message"
+
+
+def test_endless_empty_fragments_fail(raw_server: Any) -> None:
+    codes: list[Any] = []
+    stop = threading.Event()
+
+    def script(peer: RawPeer) -> None:
+        peer.send_raw(frame_bytes(0x2, b"", fin=False))
+        batch = frame_bytes(0x0, b"", fin=False) * 5_000
+        try:
+            while not stop.is_set():
+                peer.send_raw(batch)
+        except OSError:
+            return
+
+    server = raw_server(script)
+    ws = requests_ws.connect(server.uri, compression=None, max_size=50_000)
+    try:
+        with pytest.raises(ConnectionClosedError) as info:
+            ws.recv(timeout=30)
+    finally:
+        stop.set()
+        ws.close()
+    assert isinstance(info.value.__cause__, requests_ws.PayloadTooBig)
+    assert info.value.sent is not None and info.value.sent.code == 1009
+    del codes
+
+
+def test_ping_flood_during_a_blocked_send_owes_one_pong(raw_server: Any) -> None:
+    flooded = threading.Event()
+    pongs = {"count": 0, "data": 0}
+
+    def script(peer: RawPeer) -> None:
+        ping = frame_bytes(0x9, b"p")
+        for _ in range(20):
+            peer.send_raw(ping * 5_000)
+        flooded.set()
+        peer.sock.settimeout(20)
+        while True:
+            frame = peer.recv_frame(20)
+            if frame.opcode == 0xA:
+                pongs["count"] += 1
+            elif frame.opcode == 0x2:
+                pongs["data"] += 1
+                if frame.fin and pongs["data"] == 1:
+                    break
+        peer.send_close()
+        peer.expect_close()
+
+    server = raw_server(script)
+    ws = requests_ws.connect(server.uri, compression=None)
+
+    def wait_then_send() -> None:
+        flooded.wait(20)
+
+    waiter = threading.Thread(target=wait_then_send)
+    waiter.start()
+    tracemalloc.start()
+    try:
+        ws.send(os.urandom(8 * 2**20), timeout=30)
+        waiter.join()
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    with pytest.raises(ConnectionClosedOK):
+        ws.recv(timeout=20)
+    server.done.wait(10)
+    server.check()
+    assert pongs["count"] < 1_000, f"{pongs['count']} pongs for 100,000 pings"
+    assert peak < 48 * 2**20  # the 8 MiB message, its masked copy, buffers
+
+
+def test_recv_timeout_holds_against_a_non_reading_ping_flood(raw_server: Any) -> None:
+    stop = threading.Event()
+
+    def script(peer: RawPeer) -> None:
+        ping = frame_bytes(0x9, b"flood") * 2_000
+        peer.sock.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                peer.sock.sendall(ping)
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+
+    server = raw_server(script)
+    ws = requests_ws.connect(server.uri, compression=None, close_timeout=0.5)
+    try:
+        for _ in range(3):
+            started = time.monotonic()
+            with pytest.raises(TimeoutError):
+                ws.recv(timeout=1)
+            elapsed = time.monotonic() - started
+            assert elapsed < 1.3, f"recv(timeout=1) took {elapsed:.2f} s"
+    finally:
+        stop.set()
+        ws.close()
+
+
+# -- threads and closing ------------------------------------------------------------
+
+
+class PausingLock:
+    """A Lock whose release() parks the releasing thread once, when armed."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.armed = False
+        self.parked = threading.Event()
+        self.resume = threading.Event()
+
+    def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
+        return self._lock.acquire(blocking, timeout)
+
+    def release(self) -> None:
+        if self.armed:
+            self.armed = False
+            self.parked.set()
+            self.resume.wait(10)
+        self._lock.release()
+
+    def locked(self) -> bool:
+        return self._lock.locked()
+
+    def __enter__(self) -> bool:
+        return self.acquire()
+
+    def __exit__(self, *args: Any) -> None:
+        self.release()
+
+
+def test_a_pong_owed_while_the_frame_lock_is_released_goes_out(raw_server: Any) -> None:
+    got_pong = threading.Event()
+
+    def script(peer: RawPeer) -> None:
+        assert peer.recv_message().payload == b"data"
+        peer.send_frame(0x9, b"late ping")
+        while True:
+            frame = peer.recv_frame(10)
+            if frame.opcode == 0xA and frame.payload == b"late ping":
+                got_pong.set()
+                break
+        peer.send_close()
+        peer.expect_close()
+
+    server = raw_server(script)
+    ws = requests_ws.connect(server.uri, compression=None)
+    lock = PausingLock()
+    ws._writer.frame_lock = lock  # type: ignore[assignment]
+    lock.armed = True
+    sender = threading.Thread(target=ws.send, args=(b"data",))
+    sender.start()
+    # The sender has checked the owed slot and is about to release the lock:
+    assert lock.parked.wait(5)
+    # The background thread reads the ping meanwhile and owes its pong.
+    deadline = time.monotonic() + 5
+    while ws._writer.owed.pong is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert ws._writer.owed.pong is not None
+    lock.resume.set()
+    sender.join(5)
+    assert got_pong.wait(5), "the owed pong was left behind"
+    with pytest.raises(ConnectionClosedOK):
+        ws.recv(timeout=10)
+
+
+def test_one_close_frame_when_two_threads_answer_the_server(raw_server: Any) -> None:
+    frames: list[int] = []
+    close_sent = threading.Event()
+    hooked = threading.Event()
+
+    def script(peer: RawPeer) -> None:
+        assert hooked.wait(5)
+        peer.send_close(1000, "bye")
+        close_sent.set()
+        peer.sock.settimeout(3)
+        try:
+            while True:
+                frames.append(peer.recv_frame(3).opcode)
+        except (OSError, EOFError):
+            pass
+
+    server = raw_server(script)
+    ws = requests_ws.connect(server.uri, compression=None, close_timeout=2)
+    protocol = ws.protocol
+    original = protocol.send_close
+    parked = threading.Event()
+    resume = threading.Event()
+
+    def parked_send_close(code: int = 1000, reason: str = "") -> bytes:
+        if threading.current_thread().name.startswith("requests_ws-"):
+            parked.set()
+            resume.wait(5)
+        return original(code, reason)
+
+    protocol.send_close = parked_send_close  # type: ignore[method-assign]
+    hooked.set()
+    assert close_sent.wait(5)
+    # The background thread answers the close and is parked inside the
+    # protocol; the application's close() runs meanwhile.
+    assert parked.wait(5)
+    closer = threading.Thread(target=ws.close)
+    closer.start()
+    # close() cannot get past the state lock the parked thread holds.
+    closer.join(0.2)
+    assert closer.is_alive()
+    resume.set()
+    closer.join(5)
+    server.done.wait(10)
+    assert frames.count(0x8) == 1, frames
+    assert ws.close_code == 1000
+
+
+def test_close_is_answered_at_once_when_nothing_is_queued(raw_server: Any) -> None:
+    timing: list[float] = []
+
+    def script(peer: RawPeer) -> None:
+        started = time.monotonic()
+        peer.send_close(1001, "going")
+        code = peer.expect_close()
+        timing.append(time.monotonic() - started)
+        assert code == (1001, "going")
+
+    server = raw_server(script)
+    ws = requests_ws.connect(server.uri, compression=None)
+    server.done.wait(10)
+    server.check()
+    assert timing and timing[0] < 0.5, timing
+    with pytest.raises(ConnectionClosedOK):
+        ws.recv(timeout=5)
+    assert ws.close_code == 1001 and ws.close_reason == "going"
+
+
+def test_close_behind_queued_messages_waits_for_the_application(raw_server: Any) -> None:
+    timing: list[float] = []
+
+    def script(peer: RawPeer) -> None:
+        peer.send_frame(0x1, b"one")
+        peer.send_frame(0x1, b"two")
+        started = time.monotonic()
+        peer.send_close()
+        peer.expect_close(timeout=10)
+        timing.append(time.monotonic() - started)
+
+    server = raw_server(script)
+    # max_queue=2: two messages fill the queue; the close frame and the end
+    # of stream are still read.
+    ws = requests_ws.connect(server.uri, compression=None, max_queue=(2, 0), close_timeout=0.6)
+    server.done.wait(10)
+    deadline = time.monotonic() + 5
+    while not ws.closed and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert ws.closed, "the end of stream was never read"
+    assert 0.5 < timing[0] < 2
+    assert ws.recv() == "one" and ws.recv() == "two"
+    with pytest.raises(ConnectionClosedOK):
+        ws.recv()
+
+
+def test_close_timeout_zero_does_not_wait(raw_server: Any) -> None:
+    def script(peer: RawPeer) -> None:
+        peer.recv_frame(5)
+        time.sleep(1)
+
+    server = raw_server(script)
+    ws = requests_ws.connect(server.uri, compression=None, close_timeout=0)
+    started = time.monotonic()
+    ws.close()
+    assert time.monotonic() - started < 0.2
+    assert ws.closed
+
+
+def test_ping_raises_when_the_connection_ends_before_its_pong(raw_server: Any) -> None:
+    def script(peer: RawPeer) -> None:
+        assert peer.recv_frame().opcode == 0x9
+        peer.send_close(1000)
+        peer.expect_close()
+
+    server = raw_server(script)
+    ws = requests_ws.connect(server.uri, compression=None)
+    started = time.monotonic()
+    with pytest.raises(ConnectionClosed):
+        ws.ping(timeout=5)
+    assert time.monotonic() - started < 2
+    server.done.wait(10)
+    server.check()
+
+
+def test_ping_raises_on_a_drop_and_pong_raises_after_it(raw_server: Any) -> None:
+    def script(peer: RawPeer) -> None:
+        assert peer.recv_frame().opcode == 0x9
+
+    server = raw_server(script)
+    ws = requests_ws.connect(server.uri, compression=None)
+    with pytest.raises(ConnectionClosedError):
+        ws.ping(timeout=5)
+    with pytest.raises(ConnectionClosed):
+        ws.pong(b"after")
+    with pytest.raises(ConnectionClosed):
+        ws.send("after")
+
+
+def test_ping_updates_latency(ws_server: Any) -> None:
+    server = ws_server()
+    with requests_ws.connect(server.uri) as ws:
+        assert ws.latency == 0
+        rtt = ws.ping(timeout=5)
+        assert rtt > 0 and ws.latency == rtt
+
+
+@pytest.mark.parametrize("data", [[], 5, None])
+def test_ping_and_pong_reject_other_types(ws_server: Any, data: Any) -> None:
+    server = ws_server()
+    with requests_ws.connect(server.uri) as ws:
+        with pytest.raises(TypeError):
+            ws.ping(data)
+        with pytest.raises(TypeError):
+            ws.pong(data)
+
+
+def test_logger_is_an_adapter_carrying_the_connection(ws_server: Any) -> None:
+    import logging
+
+    server = ws_server()
+    with requests_ws.connect(server.uri) as ws:
+        assert isinstance(ws.logger, logging.LoggerAdapter)
+        assert ws.logger.extra is not None and ws.logger.extra["websocket"] is ws
+
+
+# -- TLS inside TLS from several threads ------------------------------------------------
+
+
+def _hammer(ws: requests_ws.ClientConnection, senders: int = 3, count: int = 300) -> None:
+    expected = {f"{sender}:{i}" for sender in range(senders) for i in range(count)}
+    got: set[Any] = set()
+    errors: list[BaseException] = []
+
+    def send(sender: int) -> None:
+        try:
+            for i in range(count):
+                ws.send(f"{sender}:{i}")
+                if i % 50 == 0:
+                    ws.pong(b"hb")
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=send, args=(n,)) for n in range(senders)]
+    for thread in threads:
+        thread.start()
+    try:
+        while len(got) < len(expected):
+            got.add(ws.recv(timeout=20))
+    finally:
+        for thread in threads:
+            thread.join(20)
+    assert not errors, errors
+    assert got == expected
+
+
+def test_tls_inside_squid_https_proxy_from_many_threads(
+    squid: Any, ws_server: Any, tls: Any
+) -> None:
+    server = ws_server(ssl_context=tls.server_context)
+    proxy = f"https://localhost:{squid.tls}"
+    with requests_ws.connect(server.uri, proxy=proxy, verify=tls.ca_path) as ws:
+        assert type(ws.socket).__name__ == "SSLTransport"
+        _hammer(ws)
+
+
+def test_tls_inside_stunnel_https_proxy_from_many_threads(
+    stunnel_proxy: Any, ws_server: Any, tls: Any
+) -> None:
+    server = ws_server(ssl_context=tls.server_context)
+    proxy = f"https://127.0.0.1:{stunnel_proxy.port}"
+    with requests_ws.connect(server.uri, proxy=proxy, verify=tls.ca_path) as ws:
+        _hammer(ws)
