@@ -198,6 +198,7 @@ class ClientConnection:
         self._writer = FrameWriter(stream, self._readiness.wait_writable, self._cond, self._on_cut)
         self._queue = MessageQueue(high, 0 if low is None else low)
         self._reader: str | None = None
+        self._reader_ident: int | None = None
         self._reader_epoch = 0
         self._epoch_seen = -1
         self._caller_left_at = time.monotonic()
@@ -361,7 +362,7 @@ class ClientConnection:
                 if self._terminated:
                     raise self._closed_exception()
                 if self._reader is None:
-                    self._reader = _CALLER
+                    self._take_role_locked(_CALLER)
                     self._reader_epoch += 1
                     cond.release()
                     try:
@@ -391,8 +392,15 @@ class ClientConnection:
                 keepalive.sent_at = time.monotonic()
             self._wake_background_locked()
 
+    def _take_role_locked(self, reader: str) -> None:
+        assert self._reader is None, "one reader at a time"
+        self._reader = reader
+        self._reader_ident = threading.get_ident()
+
     def _release_role_locked(self) -> None:
+        assert self._reader_ident == threading.get_ident(), "released by its holder"
         self._reader = None
+        self._reader_ident = None
         self._caller_left_at = time.monotonic()
         if self._background_waits == _PARKED_FOREVER or self._readers_wanted or self._terminated:
             self._cond.notify_all()
@@ -431,6 +439,7 @@ class ClientConnection:
         message, a piece when ``streaming``, or the terminal event), or the
         connection ended.
         """
+        assert self._reader_ident == threading.get_ident(), "read only with the read role"
         cond = self._cond
         protocol = self.protocol
         with cond:
@@ -867,7 +876,7 @@ class ClientConnection:
                 if remaining is not None and remaining <= 0:
                     break
                 if self._reader is None:
-                    self._reader = _CALLER
+                    self._take_role_locked(_CALLER)
                     cond.release()
                     try:
                         self._read_until_end(deadline)
@@ -967,11 +976,10 @@ class ClientConnection:
                     if action is None:
                         read, wait, forever = self._background_should_read_locked(now)
                         if holding and not read:
-                            self._reader = None
+                            self._give_up_role_locked()
                             holding = False
-                            cond.notify_all()
                         elif read and not holding:
-                            self._reader = _BACKGROUND
+                            self._take_role_locked(_BACKGROUND)
                             holding = True
                         if not holding:
                             wait = _earliest(wait, due)
@@ -994,8 +1002,14 @@ class ClientConnection:
             if holding:
                 with cond:
                     self._background_waits = _RUNNING
-                    self._reader = None
-                    cond.notify_all()
+                    self._give_up_role_locked()
+
+    def _give_up_role_locked(self) -> None:
+        """The background thread hands the read role back (callers wait for it)."""
+        assert self._reader == _BACKGROUND and self._reader_ident == threading.get_ident()
+        self._reader = None
+        self._reader_ident = None
+        self._cond.notify_all()
 
     def _background_should_read_locked(self, now: float) -> tuple[bool, float | None, bool]:
         """Whether the background thread should hold the read role now.

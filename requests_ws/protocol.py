@@ -282,8 +282,8 @@ class ClientProtocol:
         self.eof_received = True
         self._receive_stopped = True
         self._buffer = bytearray()
-        if self.state is State.CLOSING or self.close_rcvd is not None:
-            self.state = State.CLOSED
+        # Without a stream there is no connection left, closing handshake or not.
+        self.state = State.CLOSED
 
     def _record_failure(self, error: Exception) -> None:
         if isinstance(error, PayloadTooBig):
@@ -525,7 +525,7 @@ class ClientProtocol:
         :class:`ProtocolError` for a frame that breaks fragmentation order.
         """
         if self.state is not State.OPEN or self.close_sent is not None:
-            raise InvalidState("cannot send data: the close frame was already sent")
+            raise InvalidState("cannot send data: the connection is closing or closed")
         if opcode == OP_CONT:
             if not self._sending_fragments:
                 raise ProtocolError("cannot send a continuation frame: no fragmented message")

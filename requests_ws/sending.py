@@ -90,7 +90,6 @@ class FrameWriter:
         # Streams that encrypt into a buffer of their own (TLS inside TLS)
         # must be flushed after the last byte of a frame.
         self._flush: Callable[[], bool] | None = getattr(stream, "flush_pending", None)
-        self._restored = False
 
     # -- locks -----------------------------------------------------------
 
@@ -111,17 +110,14 @@ class FrameWriter:
         been left there between the last check and the release.
         """
         write_deadline = _at_least(deadline, CONTROL_WRITE)
+        written = True
         try:
             if self.owed:
-                self._write_owed(deadline, write_deadline)
+                written = self._write_owed(deadline, write_deadline)
         finally:
             self.frame_lock.release()
-        while not self._restored and self.owed and self.frame_lock.acquire(blocking=False):
-            try:
-                self._write_owed(deadline, write_deadline)
-            finally:
-                self.frame_lock.release()
-        self._restored = False
+        if written:
+            self.flush_owed(deadline, write_deadline)
 
     def flush_owed(self, begin_by: float | None, deadline: float | None) -> None:
         """Write the owed frames now unless another thread is writing (it
@@ -129,15 +125,14 @@ class FrameWriter:
         ``deadline``."""
         while self.owed and self.frame_lock.acquire(blocking=False):
             try:
-                self._write_owed(begin_by, deadline)
+                if not self._write_owed(begin_by, deadline):
+                    return
             finally:
                 self.frame_lock.release()
-            if self._restored:
-                break
-        self._restored = False
 
-    def _write_owed(self, begin_by: float | None, deadline: float | None) -> None:
-        self._restored = False
+    def _write_owed(self, begin_by: float | None, deadline: float | None) -> bool:
+        """Write the owed frames; False when one could not begin in time
+        (it and the rest stay owed) or the connection ended."""
         with self.state_lock:
             frames = self.owed.take()
         for index, frame in enumerate(frames):
@@ -147,12 +142,14 @@ class FrameWriter:
                 if not self.begin(begin_by):
                     raise NotBegun("the socket cannot take the frame yet")
                 self.write(frame, deadline, begin_by=begin_by)
-            except NotBegun:
+            except (OSError, TimeoutError) as exc:
+                if not isinstance(exc, NotBegun):
+                    return False  # on_cut has ended the connection: nothing more is written
                 # The rest stays owed for the next writer.
                 with self.state_lock:
                     self._restore(frames[index:])
-                self._restored = True
-                return
+                return False
+        return True
 
     def _restore(self, frames: list[bytes]) -> None:
         owed = self.owed
@@ -228,7 +225,8 @@ class FrameWriter:
         except NotBegun:
             raise
         except BaseException as exc:
-            if not (fresh and not written):
+            # A broken socket ends the connection too, even before a byte.
+            if written or not fresh or isinstance(exc, OSError):
                 self.on_cut(exc)
             raise
         finally:

@@ -678,3 +678,66 @@ def test_tls_inside_stunnel_https_proxy_from_many_threads(
     proxy = f"https://127.0.0.1:{stunnel_proxy.port}"
     with requests_ws.connect(server.uri, proxy=proxy, verify=tls.ca_path) as ws:
         _hammer(ws)
+
+
+def test_background_never_blocks_behind_a_stuck_sender(raw_server: Any) -> None:
+    def script(peer: RawPeer) -> None:
+        # Never reads: the client's big send blocks. Then the server closes.
+        time.sleep(0.3)
+        peer.send_close(1001)
+        time.sleep(3)
+
+    server = raw_server(script)
+    ws = requests_ws.connect(server.uri, compression=None, close_timeout=0.5)
+    errors: list[BaseException] = []
+
+    def sender() -> None:
+        try:
+            ws.send(b"\x00" * (64 * 2**20))
+        except BaseException as exc:
+            errors.append(exc)
+
+    thread = threading.Thread(target=sender)
+    started = time.monotonic()
+    thread.start()
+    thread.join(5)
+    # The close frame is owed behind the stuck frame; close_timeout later the
+    # background thread ends the connection, which unblocks the sender.
+    assert not thread.is_alive(), "the sender stayed blocked"
+    assert time.monotonic() - started < 3
+    assert ws.closed
+    assert errors and isinstance(errors[0], ConnectionClosed)
+
+
+def test_reading_resumes_when_the_queue_drains(raw_server: Any) -> None:
+    pong = threading.Event()
+    paused = threading.Event()
+
+    def script(peer: RawPeer) -> None:
+        for i in range(5):
+            peer.send_frame(0x1, f"m{i}".encode())
+        assert paused.wait(5)
+        peer.send_frame(0x9, b"after the burst")
+        while True:
+            frame = peer.recv_frame(10)
+            if frame.opcode == 0xA:
+                pong.set()
+                break
+        peer.send_close()
+        peer.expect_close()
+
+    server = raw_server(script)
+    ws = requests_ws.connect(server.uri, compression=None, max_queue=(2, 2))
+    deadline = time.monotonic() + 5
+    while ws._queue.complete < 3 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    # Paused above two messages: the ping that comes next is not read.
+    assert ws._queue.paused
+    paused.set()
+    assert not pong.wait(0.3)
+    assert [ws.recv(timeout=0) for _ in range(3)] == ["m0", "m1", "m2"]
+    # Drained: the background thread reads again without another recv().
+    assert pong.wait(5), "reading stayed paused on a drained queue"
+    assert [ws.recv(timeout=5) for _ in range(2)] == ["m3", "m4"]
+    with pytest.raises(ConnectionClosedOK):
+        ws.recv(timeout=5)

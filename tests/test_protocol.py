@@ -574,6 +574,12 @@ def test_eof() -> None:
     assert protocol.eof_received
 
 
+def test_eof_without_close_frames_is_closed() -> None:
+    protocol = ClientProtocol()
+    protocol.receive_eof()
+    assert state_of(protocol) is State.CLOSED
+
+
 def test_eof_after_client_close() -> None:
     protocol = ClientProtocol()
     protocol.send_close(1000)
@@ -675,7 +681,7 @@ def test_send_data_after_close_is_invalid_state() -> None:
     protocol.send_data(OP_TEXT, b"a", fin=False)
     protocol.send_close(1000)
     for opcode in (OP_TEXT, OP_BINARY, OP_CONT):
-        with pytest.raises(InvalidState, match="close frame was already sent"):
+        with pytest.raises(InvalidState, match="closing or closed"):
             protocol.send_data(opcode, b"late")
     with pytest.raises(InvalidState):
         protocol.send_close()
