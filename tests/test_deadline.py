@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 import requests
 import requests.adapters
+import requests.auth
 
 import requests_ws
 from requests_ws import OpenTimeout, connect
@@ -178,3 +179,30 @@ def test_slow_403_body_through_a_mounted_adapter(no_leaks: None, scripted_http: 
         with pytest.raises(OpenTimeout):
             requests_ws.ws_connect(session, server.uri(), open_timeout=OPEN_TIMEOUT)
         assert time.monotonic() - started < OPEN_TIMEOUT + SLACK
+
+
+def test_trickling_socks5_proxy(no_leaks: None, scripted_http: Any) -> None:
+    # The SOCKS5 greeting answer comes one byte every 0.2 s.
+    def handler(sock: socket.socket, head: bytes) -> None:
+        sock.recv(3)  # version, one method, "no authentication"
+        proxy.trickle(sock, b"\x05\x00" + b"\x05\x00\x00\x01" + b"\x00" * 6)
+
+    proxy: ScriptedHTTPServer = scripted_http(handler, raw_tls=True)  # raw socket, no head
+    _expect_open_timeout("ws://backend.example/", proxy=f"socks5h://127.0.0.1:{proxy.port}")
+
+
+def test_auth_retry_shares_the_deadline(no_leaks: None, scripted_http: Any) -> None:
+    # The first answer is a quick Digest challenge; the retry's 101 trickles.
+    def handler(sock: socket.socket, head: bytes) -> None:
+        if b"Authorization: Digest" not in head:
+            sock.sendall(
+                b'HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Digest realm="r", nonce="n", '
+                b'qop="auth"\r\nContent-Length: 0\r\n\r\n'
+            )
+            return
+        server.trickle(sock, switching_protocols(head))
+
+    server: ScriptedHTTPServer = scripted_http(handler)
+    auth = requests.auth.HTTPDigestAuth("user", "pw")
+    _expect_open_timeout(server.uri(), auth=auth)
+    assert server.connections == 2
