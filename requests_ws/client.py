@@ -138,8 +138,8 @@ def parse_uri(uri: str) -> urllib.parse.SplitResult:
         raise InvalidURI(shown, "it has no host name")
     if parsed.fragment:
         raise InvalidURI(shown, "a WebSocket URI cannot have a #fragment")
-    if any(character in uri for character in "\r\n\x00 "):
-        raise InvalidURI(shown, "it contains a space, CR, LF or NUL")
+    if any(character in uri for character in "\r\n\x00"):
+        raise InvalidURI(shown, "it contains a CR, LF or NUL")
     try:
         parsed.port  # noqa: B018 - validates the port
     except ValueError as exc:

@@ -185,3 +185,36 @@ def test_redact_headers() -> None:
         "Set-Cookie": "session=***; Path=/; HttpOnly",
         "X-Other": "visible",
     }
+
+
+def test_command_line_error_lines(scripted_http: Any) -> None:
+    # (--verbose's own masking belongs to the command line's module.)
+    import subprocess
+    import sys
+
+    server: ScriptedHTTPServer = scripted_http(
+        lambda sock, head: sock.sendall(
+            b"HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Basic\r\nContent-Length: 0\r\n\r\n"
+        )
+    )
+    for uri in (_userinfo(server, f"/?token={TOKEN}"), f"ws://alice:{PASSWORD}@127.0.0.1:9/"):
+        result = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "requests_ws",
+                "-H",
+                f"Authorization: Bearer {TOKEN}",
+                "-H",
+                f"Cookie: session={COOKIE}",
+                "--no-proxy",
+                uri,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            stdin=subprocess.DEVNULL,
+        )
+        assert result.returncode != 0
+        assert "error" in result.stderr.lower() + result.stdout.lower()
+        _assert_clean(result.stdout + result.stderr)
