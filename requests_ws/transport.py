@@ -428,6 +428,8 @@ def _send_once(
     """Send one request and run the session's hooks and cookie extraction."""
     url = str(prepared.url)
     proxy_url = choose_proxy(url, settings["proxies"], route_options)
+    if proxy_url:
+        Proxy.parse(proxy_url)  # InvalidProxy before any I/O, whichever adapter sends
     # The mapping a mounted adapter gets: the one proxy chosen above, or none.
     proxies = {"all": proxy_url} if proxy_url else {}
     adapter = session.get_adapter(url)

@@ -253,6 +253,18 @@ def test_bad_proxy_url_from_the_session_is_invalid_proxy() -> None:
     assert "pw-in-proxy" not in str(info.value)
 
 
+@pytest.mark.parametrize("proxy", ["http://127.0.0.1:99999", "gopher://127.0.0.1:70"])
+def test_bad_proxy_url_with_a_mounted_adapter_is_invalid_proxy(proxy: str) -> None:
+    class Mounted(requests.adapters.HTTPAdapter):
+        pass
+
+    session = requests.Session()
+    session.mount("https://", Mounted())
+    session.proxies = {"https": proxy}
+    with pytest.raises(InvalidProxy):
+        requests_ws.ws_connect(session, "wss://backend.example/")
+
+
 def test_refusing_proxy_is_invalid_proxy_status_with_response(scripted_http: Any) -> None:
     def handler(sock: socket.socket, head: bytes) -> None:
         sock.sendall(
