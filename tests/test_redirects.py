@@ -166,3 +166,9 @@ def test_uppercase_wss_location(scripted_http: Any, tls: Any) -> None:
 def test_uppercase_ws_uri_is_accepted(redirects: RedirectServer) -> None:
     with requests_ws.connect(redirects.url("WS", path="/final")) as ws:
         assert ws.response.status_code == 101
+
+
+def test_location_that_is_not_websocket_is_refused(redirects: RedirectServer) -> None:
+    redirects.location = "ftp://127.0.0.1:PORT/final"
+    with pytest.raises(requests_ws.InvalidHandshake, match="not a WebSocket URI"):
+        requests_ws.connect(redirects.url("ws"))
