@@ -19,6 +19,11 @@ the session's hooks (``HTTPDigestAuth`` retries through them), cookies land
 in ``session.cookies``, redirects follow requests' rules, and on 101 the
 socket is taken out of urllib3 together with the bytes http.client already
 buffered past the response, and detached from the pool.
+
+The whole exchange runs under the opening's one :class:`.Deadline`; errors
+leave as the types of :mod:`.exceptions` (a malformed answer is
+:class:`InvalidMessage`, a socket error is also the built-in one), with URLs
+redacted.
 """
 
 from __future__ import annotations
@@ -593,8 +598,18 @@ def _follow_redirect(
     return redirected
 
 
+def _as_sent(response: requests.Response) -> None:
+    """Make the requests of ``response`` and its history show what went on
+    the wire: ``user_agent_header=None`` went out as urllib3's SKIP_HEADER
+    marker, which means no User-Agent at all."""
+    for sent in [response.request, *(earlier.request for earlier in response.history)]:
+        if sent is not None and sent.headers.get("User-Agent") == SKIP_HEADER:
+            del sent.headers["User-Agent"]
+
+
 def _read_error_body(response: requests.Response) -> None:
     """Read a non-101 answer's body (bounded) so ``response.text`` works."""
+    _as_sent(response)
     try:
         body = response.raw.read(_MAX_ERROR_BODY, decode_content=True)
         response._content = body or b""
@@ -632,11 +647,7 @@ def _take_over(response: requests.Response) -> Upgraded:
                 pass
     raw_socket = getattr(sock, "socket", sock)
     sock.settimeout(None)
-    for sent in [response.request, *(earlier.request for earlier in response.history)]:
-        # user_agent_header=None went out as urllib3's SKIP_HEADER marker:
-        # show the request as it was on the wire, without a User-Agent.
-        if sent is not None and sent.headers.get("User-Agent") == SKIP_HEADER:
-            del sent.headers["User-Agent"]
+    _as_sent(response)
     return Upgraded(
         sock=sock,
         raw_socket=raw_socket,
