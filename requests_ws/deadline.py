@@ -118,7 +118,11 @@ class Deadline:
 
 
 def _shut_down(sock: socket.socket) -> None:
-    """Shut the OS socket down (not the TLS layer: another thread may be in it)."""
+    """Shut the OS socket down (not the TLS layer: another thread may be in it).
+
+    A socket that ``ssl.wrap_socket`` detached has no descriptor any more:
+    callers watch the wrapped socket too.
+    """
     try:
         socket.socket.shutdown(sock, socket.SHUT_RDWR)
     except OSError:

@@ -255,6 +255,9 @@ def open_stream(route: Route, deadline: Deadline) -> Any:
         if route.tls is not None:
             stream.settimeout(remaining())
             stream = _start_tls(stream, route)
+            if isinstance(stream, socket.socket):
+                # wrap_socket detached the TCP socket the deadline watched.
+                deadline.watch(stream)
         stream.settimeout(remaining())
     except BaseException:
         stream.close()
@@ -423,6 +426,8 @@ def _connect_http_proxy(route: Route, deadline: Deadline) -> Any:
                 stream = proxy.ssl_context.wrap_socket(
                     stream, server_hostname=proxy.server_hostname
                 )
+                # wrap_socket detached the TCP socket the deadline watched.
+                deadline.watch(stream)
             except ssl.SSLCertVerificationError as exc:
                 raise ProxyError(
                     f"TLS certificate verification of HTTPS proxy {proxy.url} failed: "

@@ -206,3 +206,22 @@ def test_auth_retry_shares_the_deadline(no_leaks: None, scripted_http: Any) -> N
     auth = requests.auth.HTTPDigestAuth("user", "pw")
     _expect_open_timeout(server.uri(), auth=auth)
     assert server.connections == 2
+
+
+def test_101_trickled_over_tls(no_leaks: None, scripted_http: Any, tls: Any) -> None:
+    # After the TLS handshake the watchdog must still reach the socket.
+    server: ScriptedHTTPServer = scripted_http(
+        lambda sock, head: server.trickle(sock, switching_protocols(head)),
+        tls=tls.server_context,
+    )
+    _expect_open_timeout(f"wss://localhost:{server.port}/", verify=tls.ca_path)
+
+
+def test_trickling_https_proxy(no_leaks: None, scripted_http: Any, tls: Any) -> None:
+    def proxy_handler(sock: socket.socket, head: bytes) -> None:
+        proxy.trickle(sock, b"HTTP/1.1 200 Connection established\r\n\r\n")
+
+    proxy: ScriptedHTTPServer = scripted_http(proxy_handler, tls=tls.server_context)
+    _expect_open_timeout(
+        "ws://backend.example/", proxy=f"https://localhost:{proxy.port}", verify=tls.ca_path
+    )
