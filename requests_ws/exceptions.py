@@ -27,7 +27,7 @@ header: URLs pass through :func:`.redaction.redact_url`.
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, TypeVar
 
 import requests
 
@@ -84,6 +84,7 @@ __all__ = [
     "ConcurrencyError",
     "TimeoutError",
     "network_error",
+    "also_builtin",
     "ws_url",
 ]
 
@@ -253,10 +254,10 @@ class OpenTimeout(WebSocketException, TimeoutError, requests.exceptions.Timeout)
 
 _NETWORK_CLASSES: dict[tuple[type[BaseException], type[BaseException]], type[BaseException]] = {}
 
+_E = TypeVar("_E", bound=BaseException)
 
-def _network_class(
-    kind: type[requests.exceptions.RequestException], builtin: type[OSError]
-) -> type[requests.exceptions.RequestException]:
+
+def _network_class(kind: type[BaseException], builtin: type[OSError]) -> type[BaseException]:
     key = (kind, builtin)
     cls = _NETWORK_CLASSES.get(key)
     if cls is None:
@@ -267,11 +268,42 @@ def _network_class(
         namespace = {"__str__": __str__, "__module__": __name__, "__doc__": kind.__doc__}
         try:
             cls = type(f"{kind.__name__}[{builtin.__name__}]", (kind, builtin), namespace)
-        except TypeError:  # an incompatible layout: keep the requests class alone
+        except TypeError:  # an incompatible layout: keep the class alone
             cls = kind
         _NETWORK_CLASSES[key] = cls
-    assert issubclass(cls, requests.exceptions.RequestException)
     return cls
+
+
+def also_builtin(error: _E, cause: BaseException) -> _E:
+    """``error`` (an OSError-based requests or requests_ws exception) made
+    also an instance of the built-in class of ``cause``
+    (``ConnectionRefusedError``, ``socket.gaierror``,
+    ``ssl.SSLCertVerificationError``...), carrying ``errno`` and ``strerror``
+    of ``cause``. Raise it ``from cause``."""
+    builtin = type(cause)
+    if (
+        not isinstance(error, OSError)
+        or not issubclass(builtin, OSError)
+        or issubclass(builtin, requests.exceptions.RequestException)
+        or isinstance(error, builtin)
+    ):
+        return error
+    if not hasattr(error, "message"):
+        error.message = str(error)  # type: ignore[attr-defined]
+    cls = _network_class(type(error), builtin)
+    if cls is type(error):
+        return error
+    assert isinstance(cause, OSError)
+    error.__class__ = cls  # type: ignore[assignment]  # same OSError layout: a subclass
+    error.errno = cause.errno
+    error.strerror = cause.strerror
+    for name in ("verify_code", "verify_message", "reason", "library"):
+        if hasattr(cause, name) and not hasattr(error, name):
+            try:
+                setattr(error, name, getattr(cause, name))
+            except AttributeError:
+                pass
+    return error
 
 
 def network_error(
@@ -279,26 +311,8 @@ def network_error(
     message: str,
     cause: BaseException,
 ) -> requests.exceptions.RequestException:
-    """An exception that is both ``kind`` (a requests exception) and the
-    built-in class of ``cause`` (``ConnectionRefusedError``,
-    ``socket.gaierror``, ``ssl.SSLCertVerificationError``...), carrying
-    ``errno`` and ``strerror`` of ``cause``. Raise it ``from cause``."""
-    builtin = type(cause)
-    if not issubclass(builtin, OSError) or issubclass(
-        builtin, requests.exceptions.RequestException
-    ):
-        return kind(message)
-    cls = _network_class(kind, builtin)
-    error = cls(message)
+    """``kind(message)`` (a requests exception) that is also the built-in
+    class of ``cause``: see :func:`also_builtin`. Raise it ``from cause``."""
+    error = kind(message)
     error.message = message  # type: ignore[attr-defined]
-    if cls is not kind:
-        assert isinstance(error, OSError) and isinstance(cause, OSError)
-        error.errno = cause.errno
-        error.strerror = cause.strerror
-        for name in ("verify_code", "verify_message", "reason", "library"):
-            if hasattr(cause, name):
-                try:
-                    setattr(error, name, getattr(cause, name))
-                except AttributeError:
-                    pass
-    return error
+    return also_builtin(error, cause)

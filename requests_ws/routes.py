@@ -35,6 +35,7 @@ from .exceptions import (
     InvalidProxyMessage,
     InvalidProxyStatus,
     ProxyError,
+    also_builtin,
     network_error,
 )
 
@@ -367,8 +368,8 @@ def _connect_socks(route: Route, deadline: Deadline) -> Any:
     try:
         addresses = socket.getaddrinfo(proxy.host, proxy.port, 0, socket.SOCK_STREAM)
     except OSError as exc:
-        raise ProxyError(
-            f"cannot connect to SOCKS proxy {proxy.url}: {exc}", proxy=proxy.url
+        raise also_builtin(
+            ProxyError(f"cannot connect to SOCKS proxy {proxy.url}: {exc}", proxy=proxy.url), exc
         ) from exc
     for family, sock_type, proto, _, _ in addresses:
         # As socks.create_connection does, but each socket is watched by the
@@ -397,16 +398,18 @@ def _connect_socks(route: Route, deadline: Deadline) -> Any:
         if isinstance(cause, TimeoutError) or deadline.has_passed():
             raise TimeoutError("timed out") from error
         message = getattr(error, "msg", str(error))
-        raise ProxyError(
+        failure = ProxyError(
             f"SOCKS proxy {proxy.url} could not connect to {route.host}:{route.port}: {message}",
             proxy=proxy.url,
             reason=str(message),
-        ) from error
+        )
+        if isinstance(cause, OSError):
+            failure = also_builtin(failure, cause)
+        raise failure from error
     if isinstance(error, TimeoutError):
         raise error
-    raise ProxyError(
-        f"cannot connect to SOCKS proxy {proxy.url}: {error}", proxy=proxy.url
-    ) from error
+    failure = ProxyError(f"cannot connect to SOCKS proxy {proxy.url}: {error}", proxy=proxy.url)
+    raise (failure if error is None else also_builtin(failure, error)) from error
 
 
 def _connect_http_proxy(route: Route, deadline: Deadline) -> Any:
@@ -417,7 +420,9 @@ def _connect_http_proxy(route: Route, deadline: Deadline) -> Any:
     except TimeoutError:
         raise
     except OSError as exc:
-        raise ProxyError(f"cannot connect to proxy {proxy.url}: {exc}", proxy=proxy.url) from exc
+        raise also_builtin(
+            ProxyError(f"cannot connect to proxy {proxy.url}: {exc}", proxy=proxy.url), exc
+        ) from exc
     try:
         if proxy.scheme == "https":
             assert proxy.ssl_context is not None

@@ -169,6 +169,15 @@ def test_refused_through_a_mounted_adapter_too() -> None:
     assert isinstance(info.value, requests.exceptions.ConnectionError)
 
 
+@pytest.mark.parametrize("scheme", ["http", "https", "socks5h"])
+def test_refusing_proxy_port_is_a_proxy_error_and_connection_refused_error(scheme: str) -> None:
+    with pytest.raises(ProxyError) as info:
+        requests_ws.connect("ws://backend.example/", proxy=f"{scheme}://127.0.0.1:{free_port()}")
+    assert isinstance(info.value, ConnectionRefusedError)
+    assert isinstance(info.value, requests.exceptions.ProxyError)
+    assert info.value.proxy == f"{scheme}://127.0.0.1:{info.value.proxy.rpartition(':')[2]}"
+
+
 def test_name_resolution_is_also_gaierror() -> None:
     with pytest.raises(socket.gaierror) as info:
         requests_ws.connect("ws://does-not-exist.invalid/", proxy=None, open_timeout=5)
