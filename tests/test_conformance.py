@@ -1,33 +1,48 @@
 """Conformance cases, organised like the Autobahn TestSuite's categories and
-written from RFC 6455 and RFC 7692.
+written from RFC 6455 and RFC 7692, run through the real connection.
 
-Each case plays the server at the sans-I/O level: it feeds bytes to
-:class:`ClientProtocol` (whole, frame by frame, or octet by octet) and drives
-it the way :class:`ClientConnection` does under an echo application: messages
-are echoed, pings answered with ``send_pong``, a close frame answered with a
-close frame echoing its code (1000 for an empty one), a failure answered with
-``fail`` and the failure's code. The case checks the client's frames, unmasked,
-in the order they were produced.
+Each case plays the server on one end of a socket pair
+(:class:`~tests.peers.paired_server.PairedServer`): it answers the opening
+handshake by hand, permessage-deflate parameters included for the RFC 7692
+categories, and writes the case's bytes whole, frame by frame, octet by octet
+or in chops, pausing where a case waits for the client's answer. The other end
+goes to ``requests_ws.connect(..., sock=)``, and an echo application plays
+Autobahn's role: a thread that sends back every message ``recv()`` returns,
+until the connection closes. The case then checks the frames the client wrote,
+unmasked, in order, its close code, and how the application saw the end.
 """
 
 from __future__ import annotations
 
+import os
 import random
 import struct
+import threading
 import zlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import pytest
 
+from requests_ws import (
+    ClientConnection,
+    ConnectionClosed,
+    ConnectionClosedError,
+    ConnectionClosedOK,
+)
 from requests_ws.extensions import ClientPerMessageDeflateFactory, PerMessageDeflate
 from requests_ws.frames import OP_BINARY, OP_CONT, OP_TEXT
-from requests_ws.protocol import ClientProtocol, CloseReceived, Failure, Fragment, Ping, State
+from requests_ws.protocol import State
 
+from .peers.paired_server import AwaitFrames, Call, PairedServer, Piece
 from .peers.raw_peer import frame_bytes
 from .test_frames import split_client_frames
 
 TEXT, BINARY, CLOSE, PING, PONG = 0x1, 0x2, 0x8, 0x9, 0xA
+# Bounds every wait of a case; the client's own close_timeout is longer, so
+# a case that only ends when the client gives up waiting fails.
+CASE_TIMEOUT = 10.0
+CLIENT_CLOSE_TIMEOUT = 30.0
 
 
 @dataclass
@@ -41,11 +56,16 @@ class Sent:
 
 @dataclass
 class Run:
-    sent: list[Sent] = field(default_factory=list)
-    failure: Failure | None = None
-    # Number of server octets fed when the client failed the connection.
-    failed_after: int | None = None
-    protocol: ClientProtocol | None = None
+    """What one case saw: the client's frames and how its application ended."""
+
+    sent: list[Sent]
+    raw: bytes
+    connection: ClientConnection
+    request: bytes
+    # What ended the application: the ConnectionClosed its recv() raised.
+    closed: ConnectionClosed | None = None
+    app_error: BaseException | None = None
+    problems: list[str] = field(default_factory=list)
 
     @property
     def echoes(self) -> list[tuple[int, bytes]]:
@@ -56,13 +76,19 @@ class Run:
         return [s.payload for s in self.sent if s.opcode == PONG]
 
     @property
-    def close_code(self) -> int | None:
+    def close_payload(self) -> bytes | None:
         closes = [s for s in self.sent if s.opcode == CLOSE]
         assert len(closes) <= 1, "the client sent more than one close frame"
         if not closes:
             return None
         assert self.sent[-1].opcode == CLOSE, "the client sent a frame after its close frame"
-        payload = closes[0].payload
+        return closes[0].payload
+
+    @property
+    def close_code(self) -> int | None:
+        payload = self.close_payload
+        if payload is None:
+            return None
         return struct.unpack("!H", payload[:2])[0] if payload else 1005
 
 
@@ -85,66 +111,102 @@ def client_frames(data: bytes) -> list[Sent]:
         if fin:
             frames.append(message)
             message = None
+    assert message is None, "the client left a fragmented message unfinished"
     return frames
 
 
+App = Callable[[ClientConnection], None]
+
+
+def echo_app(ws: ClientConnection) -> None:
+    """Autobahn's echo client: every message goes back as it came."""
+    while True:
+        ws.send(ws.recv(timeout=CASE_TIMEOUT))
+
+
 def echo(
-    pieces: Sequence[bytes],
+    pieces: Sequence[Piece],
     *,
     max_size: int | None = 2**24,
-    extensions: Sequence[PerMessageDeflate] = (),
+    deflate: str | None = None,
+    offer: ClientPerMessageDeflateFactory | None = None,
+    with_handshake: bytes = b"",
+    app: App = echo_app,
+    close_timeout: float = CLIENT_CLOSE_TIMEOUT,
 ) -> Run:
-    """Run the echo application over the server's bytes, read by read."""
-    protocol = ClientProtocol(max_size=max_size, extensions=extensions)
-    run = Run(protocol=protocol)
-    sent = b""
-    message: list[str | bytes] = []
-    fed = 0
-    for piece in pieces:
-        fed += len(piece)
-        protocol.receive_data(piece)
-        for event in protocol.events_received():
-            if isinstance(event, Fragment):
-                message.append(event.data)
-                if event.fin:
-                    if event.is_text:
-                        payload = "".join(map(str, message)).encode()
-                        header, body = protocol.send_data(OP_TEXT, payload)
-                    else:
-                        joined = b"".join(part for part in message if isinstance(part, bytes))
-                        header, body = protocol.send_data(OP_BINARY, joined)
-                    sent += header + body
-                    message = []
-            elif isinstance(event, Ping):
-                sent += protocol.send_pong(event.data)
-            elif isinstance(event, CloseReceived):
-                code = 1000 if event.close.code == 1005 else event.close.code
-                sent += protocol.send_close(code)
-            elif isinstance(event, Failure):
-                run.failure = event
-                run.failed_after = fed
-                sent += protocol.fail(event.code, event.reason)
-    run.sent = client_frames(sent)
+    """Run ``app`` (the echo application) over a real connection while the
+    server writes ``pieces``.
+
+    ``deflate`` is the server's Sec-WebSocket-Extensions answer (then the
+    client offers ``offer``, by default the default offer); ``with_handshake``
+    goes out in the same write as the 101 response.
+    """
+    fds_before = open_fds()
+    server = PairedServer(extensions=deflate, timeout=CASE_TIMEOUT)
+    try:
+        ws = server.connect(
+            with_handshake,
+            compression="deflate" if deflate is not None else None,
+            extensions=None if offer is None else [offer],
+            max_size=max_size,
+            ping_interval=None,
+            close_timeout=close_timeout,
+        )
+        try:
+            run = Run([], b"", ws, server.request)
+            application = threading.Thread(
+                target=_run_app, args=(app, ws, run), name="test-echo-app"
+            )
+            application.start()
+            raw = server.play(pieces)
+            application.join(CASE_TIMEOUT)
+            assert not application.is_alive(), "the application is still running"
+        finally:
+            ws.close()
+    finally:
+        server.close()
+    background = f"requests_ws-{ws.id.hex[:8]}"
+    assert not any(t.name == background for t in threading.enumerate()), "thread left running"
+    assert open_fds() <= fds_before, "file descriptors left open"
+    run.raw = raw
+    run.sent = client_frames(raw)
+    run.problems = server.problems
+    assert not run.problems, run.problems
+    assert run.app_error is None, repr(run.app_error)
     return run
+
+
+def open_fds() -> int:
+    """How many file descriptors this process holds (Linux; 0 elsewhere)."""
+    return len(os.listdir("/proc/self/fd")) if os.path.isdir("/proc/self/fd") else 0
+
+
+def _run_app(app: App, ws: ClientConnection, run: Run) -> None:
+    try:
+        app(ws)
+    except ConnectionClosed as exc:
+        run.closed = exc
+    except BaseException as exc:  # judged by echo()
+        run.app_error = exc
 
 
 # Deliveries: how the server's bytes reach the client.
 
 
-def whole(*frames: bytes) -> list[bytes]:
+def whole(*frames: bytes) -> list[Piece]:
     return [b"".join(frames)]
 
 
-def framewise(*frames: bytes) -> list[bytes]:
+def framewise(*frames: bytes) -> list[Piece]:
     return list(frames)
 
 
-def octetwise(*frames: bytes) -> list[bytes]:
+def octetwise(*frames: bytes) -> list[Piece]:
     data = b"".join(frames)
     return [data[i : i + 1] for i in range(len(data))]
 
 
-def chops(size: int, *frames: bytes) -> list[bytes]:
+def chops(size: int, *frames: bytes) -> list[Piece]:
     data = b"".join(frames)
     return [data[i : i + size] for i in range(0, len(data), size)]
 
@@ -176,16 +238,32 @@ def close(code: int | None = 1000, reason: bytes = b"", *, rsv: int = 0) -> byte
     return frame_bytes(CLOSE, payload, rsv=rsv)
 
 
-def assert_clean_close(run: Run, code: int = 1000) -> None:
-    assert run.failure is None, run.failure
-    assert run.close_code == code
+def assert_clean_close(run: Run, code: int = 1000, reason: bytes = b"") -> None:
+    """The server closed with ``code``/``reason`` and the client repeated them."""
+    assert run.close_code == code, run.sent
+    expected = b"" if code == 1005 else struct.pack("!H", code) + reason
+    assert run.close_payload == expected
+    closed = run.closed
+    assert closed is not None, "the application did not see the connection close"
+    assert isinstance(closed, ConnectionClosedOK) == (code in (1000, 1001)), repr(closed)
+    assert closed.rcvd is not None and closed.rcvd.code == code, repr(closed)
+    assert closed.rcvd_then_sent is True
+    assert run.connection.close_code == code
+    assert run.connection.state is State.CLOSED
 
 
 def assert_failed(run: Run, code: int) -> None:
-    assert run.failure is not None, "the client did not fail the connection"
-    assert run.failure.code == code, run.failure
-    assert run.close_code == code
-    assert len(run.failure.reason.encode()) <= 123
+    """The client failed the connection with ``code`` (no close from the server)."""
+    assert run.close_code == code, run.sent
+    closed = run.closed
+    assert isinstance(closed, ConnectionClosedError), repr(closed)
+    assert closed.rcvd is None, repr(closed)
+    assert closed.sent is not None and closed.sent.code == code, repr(closed)
+    payload = run.close_payload
+    assert payload is not None and len(payload) - 2 <= 123
+    payload[2:].decode()  # the reason is UTF-8
+    assert run.connection.close_code == 1006
+    assert run.connection.state is State.CLOSED
 
 
 def ids(prefix: str, count: int, start: int = 1) -> list[str]:
@@ -202,7 +280,9 @@ def test_case_1_1_text_messages(size: int, request: pytest.FixtureRequest) -> No
     payload = b"*" * size
     chopped = request.node.callspec.id == "case_1_1_8"  # in chops of 997 octets
     frames = (text(payload), close())
-    run = echo(chops(997, *frames) if chopped else whole(*frames))
+    # Whole, the case arrives in the same write as the 101 response: the
+    # handshake's leftover bytes are the first the connection parses.
+    run = echo(chops(997, *frames)) if chopped else echo([], with_handshake=b"".join(frames))
     assert run.echoes == [(TEXT, payload)]
     assert_clean_close(run)
 
@@ -215,6 +295,27 @@ def test_case_1_2_binary_messages(size: int, request: pytest.FixtureRequest) -> 
     run = echo(chops(997, *frames) if chopped else whole(*frames))
     assert run.echoes == [(BINARY, payload)]
     assert_clean_close(run)
+
+
+FRAMING_ERRORS = [
+    ("masked_server_frame", bytes([0x81, 0x82]) + b"abcd" + b"xy"),  # RFC 6455 5.1
+    ("16_bit_length_under_126", bytes([0x81, 126, 0, 5]) + b"hello"),  # 5.2: minimal length
+    ("64_bit_length_under_65536", bytes([0x82, 127]) + (5).to_bytes(8, "big") + b"hello"),
+    ("64_bit_length_top_bit", bytes([0x82, 127, 0x80]) + bytes(7)),
+]
+
+
+@pytest.mark.parametrize(
+    "frame", [case[1] for case in FRAMING_ERRORS], ids=[case[0] for case in FRAMING_ERRORS]
+)
+@pytest.mark.parametrize("deliver", [whole, octetwise], ids=["whole", "octetwise"])
+def test_case_1_framing_errors_fail_with_1002(
+    frame: bytes, deliver: Callable[..., list[Piece]]
+) -> None:
+    run = echo(deliver(text(b"before"), frame, ping(b"after")))
+    assert run.echoes == [(TEXT, b"before")]
+    assert run.pongs == []
+    assert_failed(run, 1002)
 
 
 # -- 2 Pings/Pongs -------------------------------------------------------------------
@@ -230,26 +331,44 @@ PING_CASES = [
     ("case_2_7", whole(pong(), close()), []),
     ("case_2_8", whole(pong(b"unsolicited pong payload"), close()), []),
     ("case_2_9", whole(pong(b"unsolicited"), ping(b"ping payload"), close()), [b"ping payload"]),
-    (
-        "case_2_10",
-        whole(*[ping(f"payload-{i}".encode()) for i in range(10)], close()),
-        [f"payload-{i}".encode() for i in range(10)],
-    ),
-    (
-        "case_2_11",
-        octetwise(*[ping(f"payload-{i}".encode()) for i in range(10)], close()),
-        [f"payload-{i}".encode() for i in range(10)],
-    ),
 ]
 
 
 @pytest.mark.parametrize(
     ("pieces", "pongs"), [case[1:] for case in PING_CASES], ids=[case[0] for case in PING_CASES]
 )
-def test_case_2_ping_pong(pieces: list[bytes], pongs: list[bytes]) -> None:
+def test_case_2_ping_pong(pieces: list[Piece], pongs: list[bytes]) -> None:
     run = echo(pieces)
     assert run.pongs == pongs
     assert [s.opcode for s in run.sent] == [PONG] * len(pongs) + [CLOSE]
+    assert_clean_close(run)
+
+
+TEN_PINGS = [ping(f"payload-{i}".encode()) for i in range(10)]
+
+
+@pytest.mark.parametrize("deliver", [whole, octetwise], ids=["case_2_10", "case_2_11"])
+def test_case_2_10_and_2_11_ten_pings(deliver: Callable[..., list[Piece]]) -> None:
+    """Ten pings at once: only the latest ping needs its pong (RFC 6455
+    5.5.3), so pings that arrive together may share one; the pongs answer
+    pings in order and the last ping is always answered."""
+    run = echo(deliver(*TEN_PINGS, close()))
+    payloads = [f"payload-{i}".encode() for i in range(10)]
+    assert run.pongs, "no ping was answered"
+    assert run.pongs[-1] == payloads[-1]
+    positions = [payloads.index(payload) for payload in run.pongs]
+    assert positions == sorted(set(positions)), run.pongs
+    assert [s.opcode for s in run.sent] == [PONG] * len(run.pongs) + [CLOSE]
+    assert_clean_close(run)
+
+
+def test_case_2_10_ten_pings_one_at_a_time() -> None:
+    """Each ping written only once the previous one was answered: all ten pongs."""
+    pieces: list[Piece] = []
+    for index, frame in enumerate(TEN_PINGS):
+        pieces += [frame, AwaitFrames(index + 1)]
+    run = echo([*pieces, close()])
+    assert run.pongs == [f"payload-{i}".encode() for i in range(10)]
     assert_clean_close(run)
 
 
@@ -262,14 +381,20 @@ def test_case_2_5_ping_payload_too_long(size: int) -> None:
 
 def test_case_2_pong_frame_is_byte_exact() -> None:
     """The answer to a ping: FIN + PONG, masked, the ping's payload echoed."""
-    protocol = ClientProtocol()
-    for payload in [b"", b"Hello, world!", BINARY_PING, b"\xfe" * 125]:
-        frame = protocol.send_pong(payload)
-        assert frame[0] == 0x8A
-        assert frame[1] == 0x80 | len(payload)
-        assert len(frame) == 2 + 4 + len(payload)
-        ((_, unmasked),) = split_client_frames(frame)
+    payloads = [b"", b"Hello, world!", BINARY_PING, b"\xfe" * 125]
+    pieces: list[Piece] = []
+    for index, payload in enumerate(payloads):
+        pieces += [ping(payload), AwaitFrames(index + 1)]
+    run = echo([*pieces, close()])
+    frames = split_client_frames(run.raw)
+    assert len(frames) == len(payloads) + 1
+    data = run.raw
+    for payload, (header, unmasked) in zip(payloads, frames, strict=False):
+        assert header == bytes([0x8A, 0x80 | len(payload)])
+        assert data[:2] == header and len(data) >= 6 + len(payload)
+        data = data[6 + len(payload) :]
         assert unmasked == payload
+    assert_clean_close(run)
 
 
 # -- 3 Reserved bits -----------------------------------------------------------------
@@ -407,9 +532,8 @@ def test_case_5_19_and_5_20_pings_answered_before_the_message_ends(deliver: obje
     first = deliver(text("fragment1", fin=False), cont("fragment2", fin=False), ping(b"pongme 1!"))
     second = deliver(cont("fragment3", fin=False), cont("fragment4", fin=False), ping(b"pongme 2!"))
     last = deliver(cont("fragment5"), close())
-    run = echo(first)
-    assert [(s.opcode, s.payload) for s in run.sent] == [(PONG, b"pongme 1!")]
-    run = echo(first + second + last)
+    # The server writes the rest of the message only once the pong came.
+    run = echo([*first, AwaitFrames(1), *second, AwaitFrames(2), *last])
     assert [(s.opcode, s.payload) for s in run.sent] == [
         (PONG, b"pongme 1!"),
         (PONG, b"pongme 2!"),
@@ -437,16 +561,20 @@ HELLO = "Hello-µ@ßöäüàá-UTF-8!!".encode()
 def test_case_6_1_1_empty_text() -> None:
     run = echo(whole(text(b""), close()))
     assert run.echoes == [(TEXT, b"")]
+    assert_clean_close(run)
 
 
 def test_case_6_1_2_empty_fragments() -> None:
     run = echo(whole(text(b"", fin=False), cont(b"", fin=False), cont(b""), close()))
     assert run.echoes == [(TEXT, b"")]
+    assert_clean_close(run)
 
 
 def test_case_6_1_3_first_and_last_fragments_empty() -> None:
-    run = echo(whole(text(b"", fin=False), cont(b"middle frame payload", fin=False), cont(b"")))
+    frames = (text(b"", fin=False), cont(b"middle frame payload", fin=False), cont(b""))
+    run = echo(whole(*frames, close()))
     assert run.echoes == [(TEXT, b"middle frame payload")]
+    assert_clean_close(run)
 
 
 VALID_DELIVERIES = {
@@ -493,49 +621,59 @@ FAIL_FAST_TAIL = b"\x65\x64\x69\x74\x65\x64"  # "edited"
 
 
 def test_case_6_4_1_fail_fast_in_the_second_fragment() -> None:
-    """Three fragments; the second is invalid; the third never matters."""
+    """Three fragments; the second is invalid; the third never matters: the
+    server writes only two and the client fails with them."""
     first = text(FAIL_FAST_VALID, fin=False)
     second = cont(FAIL_FAST_INVALID, fin=False)
     run = echo([first, second])
+    assert [s.opcode for s in run.sent] == [CLOSE]
     assert_failed(run, 1007)
-    assert run.failed_after == len(first) + len(second)
 
 
 def test_case_6_4_2_fail_fast_inside_the_first_fragment() -> None:
     """The first fragment ends with the first octet of the invalid sequence:
     the failure comes with the second fragment, the third is not needed."""
     first = text(FAIL_FAST_VALID + FAIL_FAST_INVALID[:1], fin=False)
-    run = echo([first])
-    assert run.failure is None  # F4 alone may still start a valid code point
     second = cont(FAIL_FAST_INVALID[1:2], fin=False)
-    run = echo([first, second])
+    # F4 alone may still start a valid code point: the ping after the first
+    # fragment is answered, so the client has not failed yet.
+    run = echo([first, ping(b"alive"), AwaitFrames(1), second])
+    assert [(s.opcode, s.payload) for s in run.sent[:1]] == [(PONG, b"alive")]
+    assert [s.opcode for s in run.sent] == [PONG, CLOSE]
     assert_failed(run, 1007)
-    assert run.failed_after == len(first) + len(second)
+
+
+def accepted_prefix(prefix: bytes) -> bytes:
+    """``prefix`` completed into valid UTF-8 (it must be a valid prefix)."""
+    for tail in [b"", *COMPLETIONS]:
+        if is_utf8(prefix + tail):
+            return prefix + tail
+    raise AssertionError(f"no valid UTF-8 starts with {prefix!r}")
 
 
 def test_case_6_4_3_fail_fast_inside_one_frame() -> None:
-    """One frame sent in three chops: the failure comes with the second chop,
-    long before the frame is complete."""
+    """One frame sent in chops: the failure comes with the second chop,
+    long before the frame is complete (the rest is never written)."""
     frame = text(FAIL_FAST_VALID + FAIL_FAST_INVALID + FAIL_FAST_TAIL)
     cut = 2 + len(FAIL_FAST_VALID)
     first, second = frame[:cut], frame[cut : cut + len(FAIL_FAST_INVALID)]
-    run = echo([first])
-    assert run.failure is None
-    run = echo([first, second, frame[cut + len(FAIL_FAST_INVALID) :]])
+    run = echo([first, second])
+    assert run.echoes == []
     assert_failed(run, 1007)
-    assert run.failed_after == cut + len(FAIL_FAST_INVALID)
 
 
 def test_case_6_4_4_fail_fast_at_the_first_invalid_octet() -> None:
     """Same frame, cut inside the invalid sequence: F4 is still a possible
-    start, F4 90 is not, so the failure comes with the octet 90."""
+    start, F4 90 is not, so the failure comes with the octet 90 (nothing
+    after it is written). First the same octets up to F4, completed into a
+    valid message and written octet by octet, are echoed: reads that end
+    after F4 do not fail the connection."""
     frame = text(FAIL_FAST_VALID + FAIL_FAST_INVALID + FAIL_FAST_TAIL)
     cut = 2 + len(FAIL_FAST_VALID) + 1
-    run = echo([frame[:cut]])
-    assert run.failure is None
-    run = echo([frame[:cut], frame[cut : cut + 1], frame[cut + 1 :]])
+    valid = accepted_prefix(frame[2:cut])
+    run = echo([*octetwise(text(valid)), AwaitFrames(1), *octetwise(frame[: cut + 1])])
+    assert run.echoes == [(TEXT, valid)]
     assert_failed(run, 1007)
-    assert run.failed_after == cut + 1
 
 
 def utf8_cases() -> list[tuple[str, bytes, bool]]:
@@ -651,9 +789,24 @@ def test_case_6_utf8(payload: bytes, valid: bool, delivery: str) -> None:
         pieces = whole(text(payload), close())
     elif delivery == "octet_frames":
         pieces = whole(*octet_frames(payload), close())
-    else:
-        pieces = octetwise(text(payload + b"padding"), close())
+    elif valid:
         payload += b"padding"
+        pieces = octetwise(text(payload), close())
+    else:
+        # Fail fast: the server writes the frame octet by octet up to the
+        # very octet that no valid UTF-8 could continue, and no further; the
+        # client must fail with what it has. Before that, the octets up to
+        # there, completed into a valid message, are echoed: the client does
+        # not fail any earlier.
+        padded = payload + b"padding"
+        frame = text(padded)
+        detected = 2 + earliest_detection(padded)
+        assert detected - 2 < len(padded)
+        valid_part = accepted_prefix(frame[2 : detected - 1])
+        run = echo([*octetwise(text(valid_part)), AwaitFrames(1), *octetwise(frame[:detected])])
+        assert run.echoes == [(TEXT, valid_part)]
+        assert_failed(run, 1007)
+        return
     run = echo(pieces)
     if valid:
         assert run.echoes == [(TEXT, payload)]
@@ -661,11 +814,6 @@ def test_case_6_utf8(payload: bytes, valid: bool, delivery: str) -> None:
         return
     assert run.echoes == []
     assert_failed(run, 1007)
-    if delivery == "octet_reads":
-        # Fail fast: with the very octet that no valid UTF-8 could continue,
-        # long before the frame ends.
-        assert run.failed_after == 2 + earliest_detection(payload)
-        assert run.failed_after - 2 < len(payload)
 
 
 def is_utf8(data: bytes) -> bool:
@@ -729,32 +877,32 @@ def test_case_7_1_1_echo_then_close() -> None:
         (TEXT, b"Hello World!"),
         (CLOSE, b"\x03\xe8"),
     ]
-    protocol = run.protocol
-    assert protocol is not None
-    assert protocol.close_rcvd_then_sent is True
-    protocol.receive_eof()
-    assert protocol.state is State.CLOSED
+    assert run.connection.protocol.close_rcvd_then_sent is True
+    assert_clean_close(run)
 
 
 def test_case_7_1_2_second_close_is_ignored() -> None:
     run = echo(whole(close(), close()))
     assert [(s.opcode, s.payload) for s in run.sent] == [(CLOSE, b"\x03\xe8")]
+    assert_clean_close(run)
 
 
 def test_case_7_1_3_ping_after_close_is_ignored() -> None:
     run = echo(whole(close(), ping(b"Hello World!")))
     assert [(s.opcode, s.payload) for s in run.sent] == [(CLOSE, b"\x03\xe8")]
+    assert_clean_close(run)
 
 
 def test_case_7_1_4_text_after_close_is_ignored() -> None:
     run = echo(whole(close(), text(b"Hello World!")))
     assert [(s.opcode, s.payload) for s in run.sent] == [(CLOSE, b"\x03\xe8")]
+    assert_clean_close(run)
 
 
 def test_case_7_1_5_close_inside_a_fragmented_message() -> None:
     run = echo(whole(text(b"fragment1", fin=False), close(), cont(b"fragment2")))
     assert [(s.opcode, s.payload) for s in run.sent] == [(CLOSE, b"\x03\xe8")]
-    assert run.failure is None
+    assert_clean_close(run)
 
 
 def test_case_7_1_6_large_message_then_close_then_ping() -> None:
@@ -762,25 +910,137 @@ def test_case_7_1_6_large_message_then_close_then_ping() -> None:
     run = echo(chops(65536, text(payload), close(), ping(b"Hello World!")))
     assert [s.opcode for s in run.sent] == [TEXT, CLOSE]
     assert run.echoes == [(TEXT, payload)]
+    assert_clean_close(run)
 
 
 def test_case_7_client_initiated_close() -> None:
-    protocol = ClientProtocol()
-    frame = protocol.send_close(1000, "bye")
-    assert [(s.opcode, s.payload) for s in client_frames(frame)] == [(CLOSE, b"\x03\xe8bye")]
-    assert protocol.state is State.CLOSING
-    protocol.receive_data(text(b"still arriving") + close(1000))
-    events = protocol.events_received()
-    assert isinstance(events[-1], CloseReceived)
-    assert protocol.close_rcvd_then_sent is False
+    """The application closes first: one close frame, then the server's data
+    and close are read (not answered), and the handshake completes."""
+    outcome: list[object] = []
+
+    def close_first(ws: ClientConnection) -> None:
+        ws.close(1000, "bye")
+        outcome.append(ws.protocol.close_rcvd_then_sent)
+
+    run = echo([AwaitFrames(1), text(b"still arriving"), close(1000)], app=close_first)
+    assert [(s.opcode, s.payload) for s in run.sent] == [(CLOSE, b"\x03\xe8bye")]
+    assert outcome == [False]
+    assert run.connection.close_code == 1000
+    assert run.connection.state is State.CLOSED
+
+
+class Gate:
+    """Holds the application back until the server's script opens it."""
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+
+    def open(self) -> None:
+        self._event.set()
+
+    def wait(self) -> None:
+        assert self._event.wait(CASE_TIMEOUT), "the server never let the application go on"
+
+
+def test_case_2_ping_answered_while_the_application_is_away() -> None:
+    """Pings are answered while nobody calls recv()."""
+    gate = Gate()
+
+    def away_then_echo(ws: ClientConnection) -> None:
+        gate.wait()
+        echo_app(ws)
+
+    pieces: list[Piece] = [
+        ping(b"anyone?"),
+        AwaitFrames(1),
+        Call(gate.open),
+        text(b"back"),
+        close(),
+    ]
+    run = echo(pieces, app=away_then_echo)
+    assert [(s.opcode, s.payload) for s in run.sent] == [
+        (PONG, b"anyone?"),
+        (TEXT, b"back"),
+        (CLOSE, b"\x03\xe8"),
+    ]
+    assert_clean_close(run)
+
+
+def test_case_7_close_answered_at_once_while_the_application_is_away() -> None:
+    """Nothing queued before the server's close: it is answered at once,
+    repeating code and reason, though the application is not in recv()."""
+    gate = Gate()
+    seen: list[str] = []
+
+    def away_then_read(ws: ClientConnection) -> None:
+        gate.wait()
+        seen.append("reading")
+        ws.recv(timeout=CASE_TIMEOUT)
+
+    pieces: list[Piece] = [close(1001, b"going away"), AwaitFrames(1), Call(gate.open)]
+    run = echo(pieces, app=away_then_read)
+    assert [s.opcode for s in run.sent] == [CLOSE]
+    assert seen == ["reading"]
+    assert_clean_close(run, 1001, b"going away")
+
+
+def test_case_7_close_waits_for_the_messages_before_it() -> None:
+    """A message queued before the server's close: the application takes it
+    and its echo goes out before the answer to the close."""
+    gate = Gate()
+
+    def away_then_echo(ws: ClientConnection) -> None:
+        gate.wait()
+        echo_app(ws)
+
+    run = echo([text(b"first"), close(1000, b"done"), Call(gate.open)], app=away_then_echo)
+    assert [(s.opcode, s.payload) for s in run.sent] == [
+        (TEXT, b"first"),
+        (CLOSE, b"\x03\xe8done"),
+    ]
+    assert_clean_close(run, 1000, b"done")
+
+
+def test_case_7_close_answered_after_close_timeout_when_the_application_never_reads() -> None:
+    """The application never reads: the close is answered after
+    close_timeout, and the message before it is still delivered afterwards."""
+    gate = Gate()
+    received: list[str | bytes] = []
+
+    def away_then_drain(ws: ClientConnection) -> None:
+        gate.wait()
+        while True:
+            received.append(ws.recv(timeout=CASE_TIMEOUT))
+
+    pieces: list[Piece] = [text(b"unread"), close(1000, b"bye"), AwaitFrames(1), Call(gate.open)]
+    run = echo(pieces, app=away_then_drain, close_timeout=0.2)
+    assert [(s.opcode, s.payload) for s in run.sent] == [(CLOSE, b"\x03\xe8bye")]
+    assert received == ["unread"]
+    assert_clean_close(run, 1000, b"bye")
+
+
+def test_case_7_violation_waits_for_the_messages_before_it() -> None:
+    """A protocol violation after two messages: the application takes both
+    and both echoes go out before the 1002."""
+    gate = Gate()
+
+    def away_then_echo(ws: ClientConnection) -> None:
+        gate.wait()
+        echo_app(ws)
+
+    pieces: list[Piece] = [text(b"one"), binary(b"two"), frame_bytes(3, b""), Call(gate.open)]
+    run = echo(pieces, app=away_then_echo)
+    assert [(s.opcode, s.payload) for s in run.sent[:2]] == [(TEXT, b"one"), (BINARY, b"two")]
+    assert_failed(run, 1002)
 
 
 CLOSE_STRUCTURE = [
-    ("case_7_3_1", close(None), 1000),
+    ("case_7_3_1", close(None), 1005),  # an empty close is answered with an empty close
     ("case_7_3_2", frame_bytes(CLOSE, b"\x03"), 1002),
     ("case_7_3_3", close(1000), 1000),
     ("case_7_3_4", close(1000, b"Hello World!"), 1000),
     ("case_7_3_5", close(1000, b"*" * 123), 1000),
+    ("case_7_3_5_utf8", close(1000, "é".encode() * 61 + b"x"), 1000),  # 123 octets
     ("case_7_3_6", close(1000, b"*" * 124), 1002),
     ("case_7_5_1", close(1000, b"\xce\xba\xe1\xbd\xb9\xcf\x83\xce\xbc\xce\xb5\xed\xa0\x80"), 1007),
 ]
@@ -795,8 +1055,10 @@ CLOSE_STRUCTURE = [
 def test_case_7_close_frame_structure(data: bytes, code: int, deliver: object) -> None:
     assert callable(deliver)
     run = echo(deliver(data))
-    assert run.close_code == code
-    assert (run.failure is None) == (code == 1000)
+    if code in (1000, 1005):  # answered, repeating the server's code and reason
+        assert_clean_close(run, code, data[4:])
+    else:
+        assert_failed(run, code)
 
 
 VALID_CODES = [1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 3000, 3999, 4000, 4999]
@@ -806,9 +1068,8 @@ INVALID_CODES = [0, 999, 1004, 1005, 1006, 1016, 1100, 2000, 2999]
 @pytest.mark.parametrize("code", VALID_CODES, ids=ids("7_7", len(VALID_CODES)))
 def test_case_7_7_valid_codes_are_echoed(code: int) -> None:
     run = echo(whole(close(code, b"Hello World!")))
-    assert_clean_close(run, code)
-    ((_, payload),) = [(s.opcode, s.payload) for s in run.sent]
-    assert payload == struct.pack("!H", code)
+    assert [s.opcode for s in run.sent] == [CLOSE]
+    assert_clean_close(run, code, b"Hello World!")
 
 
 @pytest.mark.parametrize("code", [1012, 1013, 1014], ids=["iana_1012", "iana_1013", "iana_1014"])
@@ -844,6 +1105,7 @@ def test_case_9_2_large_binary_messages(size: int) -> None:
     payload = b"\xfe" * size
     run = echo(chops(2**16, binary(payload), close()), max_size=None)
     assert run.echoes == [(BINARY, payload)]
+    assert_clean_close(run)
 
 
 FRAGMENT_SIZES = [64, 256, 2**10, 2**12, 2**14, 2**16, 2**18, 2**20, 2**22]
@@ -861,6 +1123,7 @@ def test_case_9_3_fragmented_text(size: int) -> None:
     payload = b"*" * 2**22
     run = echo(chops(2**16, *fragmented(TEXT, payload, size), close()), max_size=None)
     assert run.echoes == [(TEXT, payload)]
+    assert_clean_close(run)
 
 
 @pytest.mark.parametrize("size", FRAGMENT_SIZES, ids=ids("9_4", len(FRAGMENT_SIZES)))
@@ -868,6 +1131,7 @@ def test_case_9_4_fragmented_binary(size: int) -> None:
     payload = b"\xfe" * 2**22
     run = echo(chops(2**16, *fragmented(BINARY, payload, size), close()), max_size=None)
     assert run.echoes == [(BINARY, payload)]
+    assert_clean_close(run)
 
 
 CHOPS = [64, 128, 256, 512, 1024, 2048]
@@ -878,6 +1142,7 @@ def test_case_9_5_text_in_chops(chop: int) -> None:
     payload = "€𝄞é".encode() * (2**20 // 9)
     run = echo(chops(chop, text(payload), close()), max_size=None)
     assert run.echoes == [(TEXT, payload)]
+    assert_clean_close(run)
 
 
 @pytest.mark.parametrize("chop", CHOPS, ids=ids("9_6", len(CHOPS)))
@@ -885,6 +1150,7 @@ def test_case_9_6_binary_in_chops(chop: int) -> None:
     payload = b"\xfe" * 2**20
     run = echo(chops(chop, binary(payload), close()), max_size=None)
     assert run.echoes == [(BINARY, payload)]
+    assert_clean_close(run)
 
 
 MANY = [0, 16, 64, 256, 1024, 4096]
@@ -895,6 +1161,7 @@ def test_case_9_7_many_text_messages(size: int) -> None:
     frames = [text(b"*" * size)] * 1000 + [close()]
     run = echo(chops(2**16, *frames))
     assert run.echoes == [(TEXT, b"*" * size)] * 1000
+    assert_clean_close(run)
 
 
 @pytest.mark.parametrize("size", MANY, ids=ids("9_8", len(MANY)))
@@ -902,6 +1169,30 @@ def test_case_9_8_many_binary_messages(size: int) -> None:
     frames = [binary(b"\xfe" * size)] * 1000 + [close()]
     run = echo(chops(2**16, *frames))
     assert run.echoes == [(BINARY, b"\xfe" * size)] * 1000
+    assert_clean_close(run)
+
+
+MAX_SIZE_BOUNDARY = [
+    ("plain", [binary(b"a" * 1000)], [binary(b"a" * 1001)]),
+    (
+        "fragmented",
+        [binary(b"a" * 500, fin=False), cont(b"a" * 500)],
+        [binary(b"a" * 500, fin=False), cont(b"a" * 501)],
+    ),
+    ("text_counts_octets", [text("é" * 500)], [text("é" * 500 + "e")]),
+]
+
+
+@pytest.mark.parametrize(
+    ("at_limit", "over_limit"),
+    [case[1:] for case in MAX_SIZE_BOUNDARY],
+    ids=[case[0] for case in MAX_SIZE_BOUNDARY],
+)
+def test_case_9_max_size_boundary(at_limit: list[bytes], over_limit: list[bytes]) -> None:
+    """A message of exactly max_size octets passes; one octet more fails."""
+    run = echo(whole(*at_limit, *over_limit, close()), max_size=1000)
+    assert len(run.echoes) == 1 and len(run.echoes[0][1]) == 1000
+    assert_failed(run, 1009)
 
 
 @pytest.mark.parametrize("deliver", [whole, octetwise], ids=["whole", "octetwise"])
@@ -1007,8 +1298,9 @@ def test_case_12_compressed_payloads(
     messages = payloads(kind, size, 5)
     server = DeflateServer(15, False)
     frames = [f for message in messages for f in server.frames(opcode, message, fragment)]
-    run = echo(chops(8192, *frames, close()), extensions=[PerMessageDeflate(False, False, 15, 15)])
+    run = echo(chops(8192, *frames, close()), deflate="permessage-deflate")
     assert_clean_close(run)
+    assert negotiated(run) == (False, False, 15, 15)
     reader = InflateServer(15, False)
     data_frames = [s for s in run.sent if s.opcode != CLOSE]
     assert [s.opcode for s in data_frames] == [opcode] * len(messages)
@@ -1016,27 +1308,49 @@ def test_case_12_compressed_payloads(
     assert [reader.inflate(s) for s in data_frames] == messages
 
 
-def negotiate(params: list[tuple[str, str | None]], **offer: object) -> PerMessageDeflate:
-    factory = ClientPerMessageDeflateFactory(**offer)  # type: ignore[arg-type]
-    extension = factory.process_response_params(params, [])
+def negotiated(run: Run) -> tuple[bool, bool, int, int]:
+    """The permessage-deflate codec the connection runs with, as
+    (remote_no_context_takeover, local_no_context_takeover,
+    remote_max_window_bits, local_max_window_bits)."""
+    offers = [
+        line for line in run.request.split(b"\r\n") if line.lower().startswith(b"sec-websocket-ext")
+    ]
+    assert offers and b"permessage-deflate" in offers[0], "the client offered no compression"
+    (extension,) = run.connection.protocol.extensions
     assert isinstance(extension, PerMessageDeflate)
-    return extension
+    return (
+        extension.remote_no_context_takeover,
+        extension.local_no_context_takeover,
+        extension.remote_max_window_bits,
+        extension.local_max_window_bits,
+    )
+
+
+def answer(params: list[tuple[str, str | None]]) -> str:
+    """The server's Sec-WebSocket-Extensions value accepting permessage-deflate."""
+    parts = ["permessage-deflate"]
+    parts += [name if value is None else f"{name}={value}" for name, value in params]
+    return "; ".join(parts)
 
 
 def round_trip(
-    extension: PerMessageDeflate,
+    params: list[tuple[str, str | None]],
+    offer: ClientPerMessageDeflateFactory | None,
     server_bits: int,
     server_nct: bool,
     client_bits: int,
     client_nct: bool,
-) -> None:
+) -> Run:
+    """Negotiate ``params`` in the handshake, then echo compressed messages."""
     # Messages that share content, so that context takeover matters.
     shared = b"The quick brown fox jumps over the lazy dog. " * 20
     messages = [shared + str(i).encode() * 50 for i in range(8)] + [b"", shared]
     server = DeflateServer(server_bits, server_nct)
     frames = [f for message in messages for f in server.frames(BINARY, message, 100)]
-    run = echo(octetwise(*frames[:3]) + whole(*frames[3:], close()), extensions=[extension])
+    pieces = octetwise(*frames[:3]) + whole(*frames[3:], close())
+    run = echo(pieces, deflate=answer(params), offer=offer)
     assert_clean_close(run)
+    assert negotiated(run) == (server_nct, client_nct, server_bits, client_bits)
     # The server inflates with the window the client promised to stay within,
     # and a fresh context per message when client_no_context_takeover applies.
     reader = InflateServer(client_bits, client_nct)
@@ -1048,6 +1362,7 @@ def round_trip(
             assert len(data_frames[-1].payload) < len(data_frames[0].payload)
     else:  # zlib cannot honour an 8-bit window: the client does not compress
         assert not any(s.rsv1 for s in data_frames)
+    return run
 
 
 BITS = list(range(8, 16))
@@ -1062,13 +1377,12 @@ def test_case_13_server_window_bits(bits: int, server_nct: bool, client_nct: boo
         params.append(("server_no_context_takeover", None))
     if client_nct:
         params.append(("client_no_context_takeover", None))
-    extension = negotiate(
-        params,
+    offer = ClientPerMessageDeflateFactory(
         server_max_window_bits=bits,
         server_no_context_takeover=server_nct,
         client_no_context_takeover=client_nct,
     )
-    round_trip(extension, bits, server_nct, 15, client_nct)
+    round_trip(params, offer, bits, server_nct, 15, client_nct)
 
 
 @pytest.mark.parametrize(("server_nct", "client_nct"), TAKEOVER, ids=["ctx", "snct", "cnct", "nct"])
@@ -1079,33 +1393,78 @@ def test_case_13_client_window_bits(bits: int, server_nct: bool, client_nct: boo
         params.append(("server_no_context_takeover", None))
     if client_nct:
         params.append(("client_no_context_takeover", None))
-    extension = negotiate(params, client_max_window_bits=True)
-    assert extension.local_max_window_bits == bits
-    round_trip(extension, 15, server_nct, bits, client_nct)
+    offer = ClientPerMessageDeflateFactory(client_max_window_bits=True)
+    round_trip(params, offer, 15, server_nct, bits, client_nct)
 
 
 def test_case_13_1_default_offer_accepted_without_parameters() -> None:
-    round_trip(negotiate([]), 15, False, 15, False)
+    round_trip([], None, 15, False, 15, False)
 
 
 def test_case_12_uncompressed_message_on_a_compressed_connection() -> None:
+    """RSV1 is per message: plain messages between compressed ones."""
     server = DeflateServer(15, False)
-    frames = [text(b"plain"), *server.frames(TEXT, b"packed"), text(b"plain again")]
-    protocol = ClientProtocol(extensions=[PerMessageDeflate(False, False, 15, 15)])
-    protocol.receive_data(b"".join(frames))
-    events = protocol.events_received()
-    assert [event.data for event in events if isinstance(event, Fragment)] == [
-        "plain",
-        "packed",
-        "plain again",
+    frames = [text(b"plain"), *server.frames(TEXT, b"packed"), text(b"plain again"), close()]
+    run = echo(whole(*frames), deflate="permessage-deflate")
+    assert_clean_close(run)
+    reader = InflateServer(15, False)
+    assert [reader.inflate(s) for s in run.sent if s.opcode == TEXT] == [
+        b"plain",
+        b"packed",
+        b"plain again",
     ]
 
 
 def test_case_12_decompression_bomb_fails_with_1009() -> None:
     server = DeflateServer(15, False)
     frames = server.frames(BINARY, b"\x00" * (64 * 2**20), fragment=4096)
-    run = echo(
-        chops(4096, *frames), max_size=2**20, extensions=[PerMessageDeflate(False, False, 15, 15)]
-    )
+    run = echo(chops(4096, *frames), max_size=2**20, deflate="permessage-deflate")
     assert run.echoes == []
     assert_failed(run, 1009)
+
+
+def test_case_12_max_size_counts_inflated_octets() -> None:
+    """max_size applies after decompression: exactly at the limit passes,
+    one octet more fails, however small the compressed frame."""
+    server = DeflateServer(15, True)
+    frames = [*server.frames(BINARY, b"a" * 1000), *server.frames(BINARY, b"a" * 1001)]
+    run = echo(whole(*frames, close()), max_size=1000, deflate="permessage-deflate")
+    assert [InflateServer(15, False).inflate(s) for s in run.sent if s.opcode == BINARY] == [
+        b"a" * 1000
+    ]
+    assert_failed(run, 1009)
+
+
+def compressed_frames(rsv_first: int, rsv_rest: int) -> list[bytes]:
+    body = DeflateServer(15, True).compress(b"Hello, compressed world! " * 4)
+    return [text(body[:5], fin=False, rsv=rsv_first), frame_bytes(0, body[5:], rsv=rsv_rest)]
+
+
+COMPRESSION_ERRORS = [
+    # RFC 7692 6.1: RSV1 is set on the first frame of a message only.
+    ("rsv1_on_a_continuation_frame", compressed_frames(0x40, 0x40), 1002),
+    ("rsv1_on_a_control_frame", [ping(b"x", rsv=0x40)], 1002),
+    ("rsv2_not_negotiated", [text(b"x", rsv=0x20)], 1002),
+    ("invalid_deflate_data", [frame_bytes(BINARY, b"\xff\xff\xff\xff", rsv=0x40)], 1002),
+    (
+        "invalid_utf8_once_inflated",
+        DeflateServer(15, True).frames(TEXT, b"ok \xed\xa0\x80 surrogate"),
+        1007,
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("frames", "code"),
+    [case[1:] for case in COMPRESSION_ERRORS],
+    ids=[case[0] for case in COMPRESSION_ERRORS],
+)
+def test_case_12_compression_errors(frames: list[bytes], code: int) -> None:
+    server = DeflateServer(15, True)
+    pieces = whole(*server.frames(TEXT, b"before"), *frames, ping(b"after"), close())
+    run = echo(pieces, deflate="permessage-deflate; server_no_context_takeover")
+    assert [InflateServer(15, False).inflate(s) for s in run.sent if s.opcode == TEXT] == [
+        b"before"
+    ]
+    assert run.pongs == []
+    assert_failed(run, code)
