@@ -20,6 +20,8 @@ import re
 import subprocess
 import sys
 
+import pytest
+
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 
 # Set in the child interpreters, so a run can never start itself again.
@@ -144,6 +146,7 @@ print("PORTABLE-OK")
     assert "PORTABLE-OK" in result.stdout
 
 
+@pytest.mark.timeout(900)  # the child's own bound (subprocess timeout below), not pytest's 120 s
 def test_io_modules_pass_without_poll() -> None:
     """The modules that do I/O pass again with poll()/epoll() removed."""
     code = (
