@@ -130,7 +130,7 @@ def _show_handshake(ws: ClientConnection, out: TextIO) -> None:
     if request is not None:
         print(f"> {request.method} {request.url}", file=out)
         for name, value in request.headers.items():
-            print(f"> {name}: {value}", file=out)
+            print(f"> {name}: {value!s}", file=out)
     if response is not None:
         for earlier in response.history:
             print(f"< HTTP {earlier.status_code} {earlier.reason} ({earlier.url})", file=out)

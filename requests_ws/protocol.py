@@ -30,7 +30,7 @@ import os
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from .exceptions import PayloadTooBig, ProtocolError
+from .errors import InvalidState, PayloadTooBig, ProtocolError
 from .frames import (
     OP_BINARY,
     OP_CLOSE,
@@ -70,11 +70,6 @@ class State(enum.IntEnum):
     OPEN = 1
     CLOSING = 2
     CLOSED = 3
-
-
-class InvalidState(ProtocolError):
-    """The caller asked for something the connection's state forbids, such as
-    sending a data frame after the close frame."""
 
 
 @dataclasses.dataclass(slots=True)
