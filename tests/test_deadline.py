@@ -17,7 +17,7 @@ import requests.auth
 import requests_ws
 from requests_ws import OpenTimeout, connect
 
-from .peers.scripted_http import ScriptedHTTPServer, switching_protocols
+from .peers.scripted_http import ScriptedHTTPServer, header, switching_protocols
 
 OPEN_TIMEOUT = 1.0
 # The contract says "about a tenth of a second"; a little more for two shared cores.
@@ -225,3 +225,63 @@ def test_trickling_https_proxy(no_leaks: None, scripted_http: Any, tls: Any) -> 
     _expect_open_timeout(
         "ws://backend.example/", proxy=f"https://localhost:{proxy.port}", verify=tls.ca_path
     )
+
+
+# -- the multi-round CONNECT (proxy authentication) inside the one deadline -----------
+
+_DIGEST_407 = (
+    b"HTTP/1.1 407 Proxy Authentication Required\r\n"
+    b'Proxy-Authenticate: Digest realm="corp", nonce="n1", qop="auth"\r\n'
+    b"Connection: close\r\nContent-Length: 0\r\n\r\n"
+)
+
+
+def test_proxy_reconnected_after_its_407_trickles_within_the_deadline(
+    no_leaks: None, scripted_http: Any
+) -> None:
+    # The proxy closes after its 407; the second connection (Digest answered)
+    # gets its 200 one byte at a time: that socket is watched too.
+    def proxy_handler(sock: socket.socket, head: bytes) -> None:
+        if header(head, "Proxy-Authorization") is None:
+            sock.sendall(_DIGEST_407)
+            return
+        proxy.trickle(sock, b"HTTP/1.1 200 Connection established\r\n\r\n")
+
+    proxy: ScriptedHTTPServer = scripted_http(proxy_handler)
+    _expect_open_timeout(
+        "ws://backend.example/",
+        proxy=f"http://me:secret-pw@127.0.0.1:{proxy.port}",
+        user_agent_header="merge-test/1",
+    )
+    _no_deadline_thread()
+    assert proxy.connections == 2
+    first, second = proxy.heads
+    assert header(first, "Proxy-Authorization") is None  # nothing before the schemes
+    assert (header(second, "Proxy-Authorization") or "").startswith("Digest ")
+    # Every round of the exchange carries the User-Agent.
+    assert header(first, "User-Agent") == header(second, "User-Agent") == "merge-test/1"
+
+
+def test_rejected_proxy_credentials_carry_the_proxy_answer(
+    no_leaks: None, scripted_http: Any
+) -> None:
+    def proxy_handler(sock: socket.socket, head: bytes) -> None:
+        sock.sendall(_DIGEST_407)
+
+    proxy: ScriptedHTTPServer = scripted_http(proxy_handler)
+    with pytest.raises(requests_ws.InvalidProxyStatus) as info:
+        connect(
+            "ws://backend.example/",
+            proxy=f"http://me:secret-pw@127.0.0.1:{proxy.port}",
+            open_timeout=5,
+        )
+    error = info.value
+    assert isinstance(error, requests_ws.ProxyError)
+    assert isinstance(error.response, requests.Response)
+    assert error.status == error.response.status_code == 407
+    assert error.reason == error.response.reason == "Proxy Authentication Required"
+    assert "Digest" in error.response.headers["Proxy-Authenticate"]
+    text = str(error)
+    assert "tried: Digest" in text and "offered" in text
+    assert "secret-pw" not in text and "secret-pw" not in repr(error)
+    _no_deadline_thread()
