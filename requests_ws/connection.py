@@ -72,7 +72,16 @@ from .protocol import (
     State,
 )
 from .readiness import Readiness
-from .sending import CLOSE, CONTINUING, CONTROL_WRITE, PING, PONG, FrameWriter, NotBegun
+from .sending import (
+    CLOSE,
+    CONTINUING,
+    CONTROL_WRITE,
+    PING,
+    PONG,
+    WRITE_WOULD_BLOCK,
+    FrameWriter,
+    NotBegun,
+)
 from .tls_tunnel import TunnelledTLS, is_tunnelled_tls
 
 if TYPE_CHECKING:
@@ -674,11 +683,25 @@ class ClientConnection:
                     self.logger.debug("> %s %s", kind, _preview(payload))
                 try:
                     if len(body) < _LARGE_WRITE:
-                        writer.write(header + body, None)
+                        frame = header + body
+                        try:
+                            sent = self._stream.send(frame)
+                        except WRITE_WOULD_BLOCK:
+                            sent = 0
+                        except OSError:
+                            raise
+                        except BaseException as exc:
+                            # Interrupted around the write: how much went out is unknown.
+                            self._on_cut(exc)
+                            raise
+                        if sent < len(frame):
+                            writer.write(frame[sent:], None, begin_by=CONTINUING if sent else None)
                     else:
                         writer.write(header, None)
                         writer.write(body, None, begin_by=CONTINUING)
                 except OSError as exc:
+                    if not self._terminated:
+                        self._on_cut(exc)
                     raise self._closed_exception() from exc
             finally:
                 writer.release_frame_lock(None)

@@ -36,6 +36,7 @@ __all__ = [
     "CLOSE",
     "CONTINUING",
     "CONTROL_WRITE",
+    "WRITE_WOULD_BLOCK",
     "PING",
     "PONG",
     "FrameWriter",
