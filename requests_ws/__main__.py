@@ -150,7 +150,7 @@ def _count(text: str) -> int:
 def _version_text() -> str:
     masking_kind = "C accelerator" if masking.ACCELERATED else "pure Python"
     return (
-        f"requests-ws {__version__} (requests {requests.__version__}, "
+        f"requests-ws {__version__} (requests {importlib.metadata.version('requests')}, "
         f"urllib3 {importlib.metadata.version('urllib3')}, Python {sys.version.split()[0]}, "
         f"masking: {masking_kind})"
     )
@@ -460,7 +460,8 @@ def _show_handshake(ws: ClientConnection, out: TextIO) -> None:
         if "Host" not in request.headers:
             print(f"> Host: {_host_header(request.url)}", file=out)
         for name, value in request.headers.items():
-            print(f"> {name}: {_mask_header(name, value)}", file=out)
+            text = value.decode("latin-1") if isinstance(value, bytes) else value
+            print(f"> {name}: {_mask_header(name, text)}", file=out)
     if response is not None:
         _show_response(response, out)
     if ws.remote_address is not None:

@@ -1,39 +1,59 @@
-"""The exception hierarchy of requests_ws.
+"""The whole exception hierarchy of requests_ws, websockets 17's names included.
 
-Every error is a :class:`WebSocketException`; the ones raised while opening a
-connection are also the ``requests`` exception a ``requests`` user already
-catches (see the table in the README)::
+The sans-I/O core's errors live in :mod:`.errors` (which imports no
+requests); this module re-exports them and adds the errors of the opening,
+each of which is also the ``requests`` exception a ``requests`` user already
+catches::
 
     WebSocketException
-        ConnectionClosed
-            ConnectionClosedOK
-            ConnectionClosedError
-        InvalidURI                  (also ValueError)
+        InvalidProxy                (also requests.exceptions.InvalidProxyURL)
         InvalidHandshake
-            InvalidStatus           (also requests.exceptions.HTTPError)
-            InvalidHeader
-                InvalidUpgrade
-            NegotiationError
             ProxyError              (also requests.exceptions.ProxyError)
-                InvalidProxyStatus
+                InvalidProxyMessage
+                InvalidProxyStatus  (.response, .status)
+            InvalidMessage          (also requests.exceptions.ConnectionError)
+            InvalidStatus           (also requests.exceptions.HTTPError)
         OpenTimeout                 (also TimeoutError, requests.exceptions.Timeout)
-        ProtocolError
-        PayloadTooBig
-        ConcurrencyError            (also RuntimeError)
+        ... and every class of :mod:`.errors`
 
-``TimeoutError`` is the builtin one, re-exported for code written against the
-seed API (``from requests_ws import TimeoutError``).
+Network failures are raised as :func:`network_error` builds them: the
+requests exception (``ConnectionError``, ``SSLError``) that is also the
+built-in one the socket raised (``ConnectionRefusedError``,
+``socket.gaierror``, ``ssl.SSLCertVerificationError``...), so code written for
+either keeps working. No message here shows a password or a credential
+header: URLs pass through :func:`.redaction.redact_url`.
 """
 
 from __future__ import annotations
 
-import builtins
-from typing import TYPE_CHECKING, Any
+import re
+from typing import Any, TypeVar
 
 import requests
 
-if TYPE_CHECKING:
-    from .frames import Close
+from .errors import (
+    ConcurrencyError,
+    ConnectionClosed,
+    ConnectionClosedError,
+    ConnectionClosedOK,
+    DuplicateParameter,
+    InvalidHandshake,
+    InvalidHeader,
+    InvalidHeaderFormat,
+    InvalidHeaderValue,
+    InvalidParameterName,
+    InvalidParameterValue,
+    InvalidState,
+    InvalidUpgrade,
+    InvalidURI,
+    NegotiationError,
+    PayloadTooBig,
+    ProtocolError,
+    SecurityError,
+    TimeoutError,
+    WebSocketException,
+)
+from .redaction import redact_url
 
 __all__ = [
     "WebSocketException",
@@ -41,139 +61,58 @@ __all__ = [
     "ConnectionClosedOK",
     "ConnectionClosedError",
     "InvalidURI",
+    "InvalidProxy",
     "InvalidHandshake",
+    "SecurityError",
+    "ProxyError",
+    "InvalidProxyMessage",
+    "InvalidProxyStatus",
+    "InvalidMessage",
     "InvalidStatus",
     "InvalidHeader",
+    "InvalidHeaderFormat",
+    "InvalidHeaderValue",
     "InvalidUpgrade",
     "NegotiationError",
-    "ProxyError",
-    "InvalidProxyStatus",
+    "DuplicateParameter",
+    "InvalidParameterName",
+    "InvalidParameterValue",
     "OpenTimeout",
     "ProtocolError",
     "PayloadTooBig",
+    "InvalidState",
     "ConcurrencyError",
     "TimeoutError",
+    "network_error",
+    "also_builtin",
+    "ws_url",
 ]
 
-TimeoutError = builtins.TimeoutError
+_BODY_PREVIEW = 200
 
 
-class WebSocketException(Exception):
-    """Base class of every exception raised by requests_ws."""
+def ws_url(url: str) -> str:
+    """The ``ws(s)://`` form of an ``http(s)://`` URL, credentials masked."""
+    lowered = url[:6].lower()
+    if lowered.startswith("https:"):
+        url = "wss:" + url[6:]
+    elif lowered.startswith("http:"):
+        url = "ws:" + url[5:]
+    return redact_url(url)
 
 
-class ConnectionClosed(WebSocketException):
-    """Raised when using a connection that is closed or closing.
+class InvalidProxy(WebSocketException, requests.exceptions.InvalidProxyURL):
+    """The proxy URL cannot be used (scheme, host, port); ``proxy`` is masked."""
 
-    ``rcvd`` is the close frame received from the server and ``sent`` the one
-    the client sent, each ``None`` when there was none (for example when TCP
-    dropped). ``rcvd_then_sent`` tells which came first when there are both.
-    """
-
-    def __init__(
-        self,
-        rcvd: Close | None,
-        sent: Close | None,
-        rcvd_then_sent: bool | None = None,
-    ) -> None:
-        self.rcvd = rcvd
-        self.sent = sent
-        self.rcvd_then_sent = rcvd_then_sent
-        super().__init__(rcvd, sent, rcvd_then_sent)
-
-    def __str__(self) -> str:
-        if self.rcvd is None:
-            if self.sent is None:
-                return "no close frame received or sent"
-            return f"sent {self.sent}; no close frame received"
-        if self.sent is None:
-            return f"received {self.rcvd}; no close frame sent"
-        if self.rcvd_then_sent:
-            return f"received {self.rcvd}; then sent {self.sent}"
-        return f"sent {self.sent}; then received {self.rcvd}"
-
-    @property
-    def code(self) -> int:
-        """The close code received, or 1006 (abnormal closure) when none was."""
-        return 1006 if self.rcvd is None else self.rcvd.code
-
-    @property
-    def reason(self) -> str:
-        """The close reason received, or an empty string."""
-        return "" if self.rcvd is None else self.rcvd.reason
-
-
-class ConnectionClosedOK(ConnectionClosed):
-    """The connection ended with a normal closure (1000 or 1001 both ways)."""
-
-
-class ConnectionClosedError(ConnectionClosed):
-    """The connection ended in error: a protocol violation, a drop, a timeout."""
-
-
-class InvalidURI(WebSocketException, ValueError):
-    """The URI is not a ``ws://`` or ``wss://`` URI that can be connected to."""
-
-    def __init__(self, uri: str, msg: str) -> None:
-        self.uri = uri
+    def __init__(self, proxy: str, msg: str) -> None:
+        self.proxy = redact_url(proxy)
         self.msg = msg
-        super().__init__(uri, msg)
-
-    def __str__(self) -> str:
-        return f"{self.uri!r} isn't a valid WebSocket URI: {self.msg}"
-
-
-class InvalidHandshake(WebSocketException):
-    """The opening handshake failed."""
-
-
-class InvalidStatus(InvalidHandshake, requests.exceptions.HTTPError):
-    """The server answered the upgrade with a status other than 101.
-
-    ``response`` is the :class:`requests.Response`; its body has been read so
-    that ``response.text`` tells what the server said.
-    """
-
-    def __init__(self, response: requests.Response) -> None:
-        requests.exceptions.HTTPError.__init__(self, response=response, request=response.request)
-        self.response: requests.Response = response
-
-    def __str__(self) -> str:
-        reason = self.response.reason or ""
-        return (
-            f"server rejected WebSocket connection to {self.response.url}: "
-            f"HTTP {self.response.status_code} {reason}".rstrip()
+        requests.exceptions.InvalidProxyURL.__init__(
+            self, f"{self.proxy} isn't a valid proxy: {msg}"
         )
 
-
-class InvalidHeader(InvalidHandshake):
-    """A handshake header is missing or has a value the client cannot accept."""
-
-    def __init__(self, name: str, value: str | None = None, explanation: str = "") -> None:
-        self.name = name
-        self.value = value
-        self.explanation = explanation
-        super().__init__(name, value)
-
     def __str__(self) -> str:
-        if self.value is None:
-            text = f"missing {self.name} header"
-        elif self.value == "":
-            text = f"empty {self.name} header"
-        else:
-            text = f"invalid {self.name} header: {self.value}"
-        if self.explanation:
-            text += f" ({self.explanation})"
-        return text
-
-
-class InvalidUpgrade(InvalidHeader):
-    """The ``Upgrade`` or ``Connection`` header of the 101 response is wrong."""
-
-
-class NegotiationError(InvalidHandshake):
-    """The server chose an extension or subprotocol the client did not offer,
-    or answered an offer with parameters the client cannot accept."""
+        return f"{self.proxy} isn't a valid proxy: {self.msg}"
 
 
 class ProxyError(InvalidHandshake, requests.exceptions.ProxyError):
@@ -194,7 +133,7 @@ class ProxyError(InvalidHandshake, requests.exceptions.ProxyError):
     ) -> None:
         requests.exceptions.ProxyError.__init__(self, message, response=response)
         self.message = message
-        self.proxy = proxy
+        self.proxy = None if proxy is None else redact_url(proxy)
         self.status = status
         self.reason = reason
 
@@ -202,9 +141,104 @@ class ProxyError(InvalidHandshake, requests.exceptions.ProxyError):
         return self.message
 
 
+class InvalidProxyMessage(ProxyError):
+    """The proxy's answer to CONNECT is malformed or truncated."""
+
+
 class InvalidProxyStatus(ProxyError):
-    """The proxy answered CONNECT with a status other than 2xx (``status``,
-    ``reason``): for example 407 when it rejected the credentials."""
+    """The proxy answered CONNECT with a status other than 2xx.
+
+    ``response`` is a :class:`requests.Response` holding the proxy's status,
+    reason, headers and the first bytes of its body; ``status`` and
+    ``reason`` repeat them.
+    """
+
+    def __init__(
+        self,
+        response: requests.Response,
+        message: str | None = None,
+        *,
+        proxy: str | None = None,
+    ) -> None:
+        if message is None:
+            shown = f" {redact_url(proxy)}" if proxy else ""
+            message = f"proxy{shown} rejected the connection: HTTP {response.status_code}"
+            if response.reason:
+                message += f" {response.reason}"
+        super().__init__(
+            message,
+            proxy=proxy,
+            status=response.status_code,
+            reason=response.reason,
+            response=response,
+        )
+
+
+class InvalidMessage(InvalidHandshake, requests.exceptions.ConnectionError):
+    """The handshake response is malformed or truncated (not HTTP, cut short)."""
+
+    def __init__(self, message: str) -> None:
+        requests.exceptions.ConnectionError.__init__(self, message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+def _challenge_schemes(value: str) -> list[str]:
+    """The auth schemes of a ``WWW-Authenticate``/``Proxy-Authenticate`` value."""
+    schemes: list[str] = []
+    for piece in value.split(","):
+        match = re.match(r"\s*([-!#$%&'*+.^_`|~0-9A-Za-z]+)(?:\s|$)", piece)
+        if match and "=" not in match.group(1) and match.group(1) not in schemes:
+            schemes.append(match.group(1))
+    return schemes
+
+
+class InvalidStatus(InvalidHandshake, requests.exceptions.HTTPError):
+    """The server answered the upgrade with a status other than 101.
+
+    ``response`` is the :class:`requests.Response`; its body has been read
+    (bounded) so that ``response.text`` tells what the server said. The
+    message names the ``ws(s)://`` URI (credentials masked), the status, the
+    schemes a 401/407 asks for, and the first bytes of the body.
+    """
+
+    def __init__(self, response: requests.Response) -> None:
+        requests.exceptions.HTTPError.__init__(self, response=response, request=response.request)
+        self.response: requests.Response = response
+
+    @property
+    def status(self) -> int:
+        """The HTTP status code the server answered."""
+        return int(self.response.status_code)
+
+    def __str__(self) -> str:
+        response = self.response
+        text = (
+            f"server rejected WebSocket connection to {ws_url(str(response.url))}: "
+            f"HTTP {response.status_code} {response.reason or ''}"
+        ).rstrip()
+        challenge_header = {401: "WWW-Authenticate", 407: "Proxy-Authenticate"}.get(
+            response.status_code
+        )
+        if challenge_header is not None:
+            schemes = _challenge_schemes(response.headers.get(challenge_header, ""))
+            if schemes:
+                text += f"; it asks for authentication: {', '.join(schemes)}"
+                if response.status_code == 401:
+                    sent = response.request is not None and "Authorization" in (
+                        response.request.headers
+                    )
+                    text += " (the credentials sent were refused)" if sent else " (pass auth=)"
+            else:
+                text += f"; no {challenge_header} header"
+        body = response._content if isinstance(response._content, bytes) else b""
+        if body:
+            preview = body[:_BODY_PREVIEW]
+            more = "..." if len(body) > _BODY_PREVIEW else ""
+            text += f"; body: {preview!r}{more}"
+        return text
 
 
 class OpenTimeout(WebSocketException, TimeoutError, requests.exceptions.Timeout):
@@ -218,27 +252,67 @@ class OpenTimeout(WebSocketException, TimeoutError, requests.exceptions.Timeout)
         return self.message
 
 
-class ProtocolError(WebSocketException):
-    """The peer, or the caller, broke a rule of the WebSocket protocol."""
+_NETWORK_CLASSES: dict[tuple[type[BaseException], type[BaseException]], type[BaseException]] = {}
+
+_E = TypeVar("_E", bound=BaseException)
 
 
-class PayloadTooBig(WebSocketException):
-    """A received message exceeds ``max_size``."""
+def _network_class(kind: type[BaseException], builtin: type[OSError]) -> type[BaseException]:
+    key = (kind, builtin)
+    cls = _NETWORK_CLASSES.get(key)
+    if cls is None:
 
-    def __init__(self, size: int | None, max_size: int, current_size: int = 0) -> None:
-        self.size = size
-        self.max_size = max_size
-        self.current_size = current_size
-        super().__init__(size, max_size, current_size)
+        def __str__(self: Any) -> str:
+            return str(self.message)
 
-    def __str__(self) -> str:
-        if self.size is None:
-            return f"message exceeds the limit of {self.max_size} bytes (max_size)"
-        return (
-            f"message of {self.current_size + self.size} bytes or more exceeds "
-            f"the limit of {self.max_size} bytes (max_size)"
-        )
+        namespace = {"__str__": __str__, "__module__": __name__, "__doc__": kind.__doc__}
+        try:
+            cls = type(f"{kind.__name__}[{builtin.__name__}]", (kind, builtin), namespace)
+        except TypeError:  # an incompatible layout: keep the class alone
+            cls = kind
+        _NETWORK_CLASSES[key] = cls
+    return cls
 
 
-class ConcurrencyError(WebSocketException, RuntimeError):
-    """Two threads did at once what only one may do, such as calling ``recv``."""
+def also_builtin(error: _E, cause: BaseException) -> _E:
+    """``error`` (an OSError-based requests or requests_ws exception) made
+    also an instance of the built-in class of ``cause``
+    (``ConnectionRefusedError``, ``socket.gaierror``,
+    ``ssl.SSLCertVerificationError``...), carrying ``errno`` and ``strerror``
+    of ``cause``. Raise it ``from cause``."""
+    builtin = type(cause)
+    if (
+        not isinstance(error, OSError)
+        or not issubclass(builtin, OSError)
+        or issubclass(builtin, requests.exceptions.RequestException)
+        or isinstance(error, builtin)
+    ):
+        return error
+    if not hasattr(error, "message"):
+        error.message = str(error)  # type: ignore[attr-defined]
+    cls = _network_class(type(error), builtin)
+    if cls is type(error):
+        return error
+    assert isinstance(cause, OSError)
+    error.__class__ = cls  # type: ignore[assignment]  # same OSError layout: a subclass
+    error.errno = cause.errno
+    error.strerror = cause.strerror
+    for name in ("verify_code", "verify_message", "reason", "library"):
+        if hasattr(cause, name) and not hasattr(error, name):
+            try:
+                setattr(error, name, getattr(cause, name))
+            except AttributeError:
+                pass
+    return error
+
+
+def network_error(
+    kind: type[requests.exceptions.RequestException],
+    message: str,
+    cause: BaseException,
+) -> requests.exceptions.RequestException:
+    """``kind(message)`` (a requests exception) that is also the built-in
+    class of ``cause``: see :func:`also_builtin`. Raise it ``from cause``."""
+    error = kind(message)
+    error.message = message  # type: ignore[attr-defined]
+    return also_builtin(error, cause)

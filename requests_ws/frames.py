@@ -12,7 +12,7 @@ import enum
 import os
 import struct
 
-from .exceptions import ProtocolError
+from .errors import ProtocolError
 from .masking import apply_mask
 
 __all__ = [

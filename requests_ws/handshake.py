@@ -15,7 +15,14 @@ import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
 
-from .exceptions import InvalidHeader, InvalidUpgrade, NegotiationError
+from .arguments import check_header, check_subprotocols, header_items
+from .errors import (
+    InvalidHeader,
+    InvalidHeaderFormat,
+    InvalidHeaderValue,
+    InvalidUpgrade,
+    NegotiationError,
+)
 from .extensions.base import ClientExtensionFactory, Extension, ExtensionParameter
 
 __all__ = [
@@ -36,7 +43,6 @@ _QUOTED = r'"(?:[^"\\]|\\.)*"'
 _token_re = re.compile(_TOKEN)
 _quoted_re = re.compile(_QUOTED)
 _ows_re = re.compile(r"[ \t]*")
-_forbidden_in_header = re.compile(r"[\r\n\x00]")
 
 
 def generate_key() -> str:
@@ -50,27 +56,23 @@ def accept_value(key: str) -> str:
     return base64.b64encode(digest).decode()
 
 
-def _items(headers: Mapping[str, str] | Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
-    if isinstance(headers, Mapping):
-        return list(headers.items())
-    return list(headers)
-
-
 def build_request_headers(
     *,
     key: str,
     origin: str | None = None,
     extensions: Sequence[ClientExtensionFactory] | None = None,
     subprotocols: Sequence[str] | None = None,
-    additional_headers: Mapping[str, str] | Iterable[tuple[str, str]] | None = None,
+    additional_headers: Mapping[str, str | bytes] | Iterable[tuple[str, str | bytes]] | None = None,
     user_agent_header: str | None = None,
 ) -> list[tuple[str, str]]:
     """The WebSocket headers of the upgrade request, in order.
 
     ``Host`` is left to the HTTP layer. ``additional_headers`` come last; a
     name given there replaces the header built here (so a caller can, for
-    example, send its own ``Origin``). Raises :class:`ValueError` for a header
-    name that is not a token or a value containing CR, LF or NUL.
+    example, send its own ``Origin``; names and values may be str or bytes).
+    Raises :class:`ValueError`, naming the argument, for a header name that
+    is not a token or a value containing CR, LF or NUL, and :class:`TypeError`
+    for ``subprotocols`` given as a single string.
     """
     headers: list[tuple[str, str]] = [
         ("Upgrade", "websocket"),
@@ -83,23 +85,18 @@ def build_request_headers(
     if extensions:
         offer = [(factory.name, factory.get_request_params()) for factory in extensions]
         headers.append(("Sec-WebSocket-Extensions", serialize_extension_header(offer)))
-    if subprotocols:
-        for subprotocol in subprotocols:
-            if not _token_re.fullmatch(subprotocol):
-                raise ValueError(f"invalid subprotocol {subprotocol!r}: it must be a token")
-        headers.append(("Sec-WebSocket-Protocol", ", ".join(subprotocols)))
+    if origin is not None:
+        check_header("Origin", origin, "origin")
+    checked_subprotocols = check_subprotocols(subprotocols)
+    if checked_subprotocols:
+        headers.append(("Sec-WebSocket-Protocol", ", ".join(checked_subprotocols)))
     if user_agent_header is not None:
-        headers.append(("User-Agent", user_agent_header))
-    if additional_headers:
-        extra = _items(additional_headers)
+        headers.append(check_header("User-Agent", user_agent_header, "user_agent_header"))
+    extra = header_items(additional_headers, "additional_headers")
+    if extra:
         replaced = {name.lower() for name, _ in extra}
         headers = [(name, value) for name, value in headers if name.lower() not in replaced]
         headers.extend(extra)
-    for name, value in headers:
-        if not _token_re.fullmatch(name):
-            raise ValueError(f"invalid header name {name!r}")
-        if _forbidden_in_header.search(str(value)):
-            raise ValueError(f"invalid value for header {name}: {value!r} contains CR, LF or NUL")
     return headers
 
 
@@ -125,7 +122,7 @@ class _Parser:
         self.pos = 0
 
     def error(self, expected: str) -> InvalidHeader:
-        return InvalidHeader(self.header, self.value, f"expected {expected} at position {self.pos}")
+        return InvalidHeaderFormat(self.header, f"expected {expected}", self.value, self.pos)
 
     def skip_ows(self) -> None:
         match = _ows_re.match(self.value, self.pos)
@@ -212,8 +209,11 @@ def parse_extension_header(value: str) -> list[tuple[str, list[ExtensionParamete
                 parser.skip_ows()
                 param_value = parser.token_or_quoted()
                 if not _token_re.fullmatch(param_value):
-                    raise InvalidHeader(
-                        header, value, f"parameter {param} has a value that is not a token"
+                    raise InvalidHeaderFormat(
+                        header,
+                        f"parameter {param} has a value that is not a token",
+                        value,
+                        parser.pos,
                     )
                 parser.skip_ows()
             params.append((param, param_value))
@@ -259,7 +259,7 @@ def check_response(
         )
     expected = accept_value(key)
     if accept.strip() != expected:
-        raise InvalidHeader(
+        raise InvalidHeaderValue(
             "Sec-WebSocket-Accept", accept, f"expected {expected} for the key the client sent"
         )
     return _negotiate_extensions(headers, extensions), _negotiate_subprotocol(headers, subprotocols)

@@ -30,7 +30,7 @@ import os
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from .exceptions import PayloadTooBig, ProtocolError
+from .errors import InvalidState, PayloadTooBig, ProtocolError
 from .frames import (
     OP_BINARY,
     OP_CLOSE,
@@ -70,11 +70,6 @@ class State(enum.IntEnum):
     OPEN = 1
     CLOSING = 2
     CLOSED = 3
-
-
-class InvalidState(ProtocolError):
-    """The caller asked for something the connection's state forbids, such as
-    sending a data frame after the close frame."""
 
 
 @dataclasses.dataclass(slots=True)
@@ -239,10 +234,18 @@ class ClientProtocol:
                 return
             data = view[take:]
         buffer = self._buffer
-        if buffer:
-            buffer += data
-        else:
-            buffer[:] = data
+        if not buffer:
+            # Parse straight from the caller's bytes; keep only an incomplete tail.
+            view = data if isinstance(data, memoryview) else memoryview(data)
+            try:
+                consumed = self._parse_view(view, view)
+            except (ProtocolError, PayloadTooBig, UnicodeDecodeError) as exc:
+                self._record_failure(exc)
+                return
+            if consumed < len(view):
+                self._buffer = bytearray(view[consumed:])
+            return
+        buffer += data
         try:
             consumed = self._parse(buffer)
         except (ProtocolError, PayloadTooBig, UnicodeDecodeError) as exc:
@@ -314,7 +317,7 @@ class ClientProtocol:
         with memoryview(buffer) as view:
             return self._parse_view(buffer, view)
 
-    def _parse_view(self, buffer: bytearray, view: memoryview) -> int:
+    def _parse_view(self, buffer: bytearray | memoryview, view: memoryview) -> int:
         pos = 0
         end = len(buffer)
         # The common frame -- a whole, small, unmasked text or binary message

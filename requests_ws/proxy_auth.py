@@ -24,7 +24,7 @@ import dataclasses
 import logging
 import threading
 import weakref
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .exceptions import InvalidProxyStatus, ProxyError
 from .proxy_challenges import Challenge, parse_challenges
@@ -44,6 +44,9 @@ from .proxy_schemes import (
     mask,
     spnego_available,
 )
+
+if TYPE_CHECKING:
+    import requests
 
 __all__ = [
     "Challenge",
@@ -164,6 +167,7 @@ class TunnelAuth:
         self.failed: list[Scheme] = []  # rejected or failed, in the order tried
         self.failure: ProxyError | None = None  # why a scheme could not even answer
         self.needs_new_connection = False  # set by answer(): send it on a new connection
+        self.response: requests.Response | None = None  # the last 407, for errors
 
     # What routes.py calls -------------------------------------------------------
 
@@ -199,8 +203,12 @@ class TunnelAuth:
             self.from_memory = False
             return None
 
-    def answer(self, challenges: list[Challenge], status_line: str) -> str:
-        """The ``Proxy-Authorization`` answering a 407; raises when there is none."""
+    def answer(self, challenges: list[Challenge], response: requests.Response) -> str:
+        """The ``Proxy-Authorization`` answering a 407 (``response``, the
+        proxy's answer as routes.connect_answer builds it); raises
+        :class:`InvalidProxyStatus` carrying ``response`` when there is none."""
+        self.response = response
+        status_line = f"{response.status_code} {response.reason or ''}".rstrip()
         self.rounds += 1
         if self.rounds > MAX_ROUNDS:
             raise self._rejected(status_line, f"gave up after {MAX_ROUNDS} rounds")
@@ -331,7 +339,10 @@ class TunnelAuth:
         if self.failure is not None and not any(
             isinstance(scheme, (Basic, Digest)) for scheme in self.failed
         ):
-            raise self.failure
+            # The proxy's 407 stands: an InvalidProxyStatus with its answer,
+            # saying why the scheme could not answer and what was offered.
+            message = f"{self.failure.message}; it offered: {self._offered_text()}"
+            raise self._status_error(message) from self.failure
         if self.failed:
             raise self._rejected(status_line)
         raise self._cannot(status_line, names, have_spnego)
@@ -358,7 +369,7 @@ class TunnelAuth:
             f"(the proxy rejected the credentials of {who}; tried: {labels}"
             f"{'; ' + why if why else ''}); it offered: {self._offered_text()}"
         )
-        return _status_error(message, self.proxy_url, status_line)
+        return self._status_error(message)
 
     def _cannot(self, status_line: str, names: set[str], have_spnego: bool) -> ProxyError:
         offered = self._offered_text()
@@ -367,7 +378,7 @@ class TunnelAuth:
                 f"proxy {self.proxy_url} requires authentication ({offered}): "
                 f"Negotiate and NTLM need pyspnego: pip install '{NEGOTIATE_EXTRA}'"
             )
-            return _status_error(message, self.proxy_url, status_line)
+            return self._status_error(message)
         if self.username is None:
             scheme = self.proxy_url.split("://", 1)[0]
             host_port = self.proxy_url.split("://", 1)[1]
@@ -376,13 +387,18 @@ class TunnelAuth:
                 "(the proxy requires authentication: put user:password in the proxy URL, "
                 f"e.g. {scheme}://user:password@{host_port}); it asked for: {offered}"
             )
-            return _status_error(message, self.proxy_url, status_line)
+            return self._status_error(message)
         message = (
             f"proxy {self.proxy_url} refused CONNECT to {self.target}: {status_line} "
             f"(no scheme it offers can be answered safely: {offered}; requests_ws "
             "answers Negotiate, NTLM, Digest and, only when nothing better is offered, Basic)"
         )
-        return _status_error(message, self.proxy_url, status_line)
+        return self._status_error(message)
+
+    def _status_error(self, message: str) -> InvalidProxyStatus:
+        """The error for a refusal: ``message`` and the proxy's last 407."""
+        assert self.response is not None  # set by answer() before any refusal
+        return InvalidProxyStatus(self.response, message, proxy=self.proxy_url)
 
     def _log(self, header: str) -> str:
         logger.debug(
@@ -392,10 +408,3 @@ class TunnelAuth:
 
     def _log_maybe(self, header: str | None) -> str | None:
         return None if header is None else self._log(header)
-
-
-def _status_error(message: str, proxy_url: str, status_line: str) -> InvalidProxyStatus:
-    """The error for a refusal; ``status_line`` is the answer's "407 Reason"."""
-    code, _, reason = status_line.partition(" ")
-    status = int(code) if code.isdigit() else 407
-    return InvalidProxyStatus(message, proxy=proxy_url, status=status, reason=reason)

@@ -4,24 +4,31 @@ SOCKS proxy; then TLS, or TLS inside the proxy's TLS.
 
 :func:`select_route` decides from the URL, the session's settings and the
 caller's options (a PAC file's list of proxies included); :func:`open_stream`
-opens it within a timeout, failing over along that list, and turns every
-failure into the exception a requests user expects, naming the host or proxy
-at fault. The CONNECT exchange runs as many rounds as the proxy's
-authentication takes (:mod:`.proxy_auth` decides what to answer), and a
-certificate failure through a proxy says whether it may be intercepting TLS
+opens it before the opening's deadline, failing over along that list, and
+turns every failure into the exception a requests user expects, naming the
+host or proxy at fault. The CONNECT exchange runs as many rounds as the
+proxy's authentication takes (:mod:`.proxy_auth` decides what to answer), and
+a certificate failure through a proxy says whether it may be intercepting TLS
 (:mod:`.interception`).
+
+The caller's route options travel as one :class:`RouteOptions`; the proxy for
+a URL is chosen in one place, :func:`choose_proxies`; every socket opened here
+(each reconnection to a proxy that closes after its 407 included) is watched
+by the opening's :class:`.Deadline`, so a peer or proxy that trickles bytes
+cannot stretch ``open_timeout``.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import socket
 import ssl
-import time
 import urllib.parse
 from collections.abc import Callable
-from typing import Any
+from ssl import SSLContext
+from typing import TYPE_CHECKING, Any
 
 import requests
 import requests.utils
@@ -29,7 +36,14 @@ from requests.utils import DEFAULT_CA_BUNDLE_PATH, extract_zipped_paths
 from urllib3.util.ssltransport import SSLTransport
 
 from . import interception, pac
-from .exceptions import InvalidProxyStatus, ProxyError
+from .exceptions import (
+    InvalidProxy,
+    InvalidProxyMessage,
+    InvalidProxyStatus,
+    ProxyError,
+    also_builtin,
+    network_error,
+)
 from .proxy_auth import (
     MAX_ROUNDS,
     AuthMemory,
@@ -41,7 +55,19 @@ from .proxy_auth import (
 )
 from .proxy_auth import logger as proxy_logger
 
-__all__ = ["Proxy", "Route", "select_route", "open_stream", "tls_context"]
+if TYPE_CHECKING:
+    from .deadline import Deadline
+
+__all__ = [
+    "Proxy",
+    "Route",
+    "RouteOptions",
+    "choose_proxy",
+    "choose_proxies",
+    "select_route",
+    "open_stream",
+    "tls_context",
+]
 
 _PROXY_SCHEMES = ("http", "https", "socks4", "socks4a", "socks5", "socks5h")
 _MAX_CONNECT_RESPONSE = 65536
@@ -69,22 +95,25 @@ class Proxy:
 
     @classmethod
     def parse(cls, url: str) -> Proxy:
+        """Split a proxy URL; raise :class:`InvalidProxy` (naming it, masked) if unusable."""
+        if not isinstance(url, str):
+            raise InvalidProxy(repr(url), f"expected a URL string, got {type(url).__name__}")
         if "://" not in url:
             url = "http://" + url
-        parts = urllib.parse.urlsplit(url)
-        scheme = parts.scheme.lower()
-        if scheme not in _PROXY_SCHEMES:
-            raise ProxyError(
-                f"unsupported proxy scheme in {_redact(url)}: use one of "
-                + ", ".join(f"{name}://" for name in _PROXY_SCHEMES),
-                proxy=_redact(url),
-            )
-        if not parts.hostname:
-            raise ProxyError(f"proxy URL {_redact(url)} has no host", proxy=_redact(url))
         try:
+            parts = urllib.parse.urlsplit(url)
             port = parts.port
         except ValueError as exc:
-            raise ProxyError(f"bad port in proxy URL {_redact(url)}: {exc}") from None
+            raise InvalidProxy(url, f"bad port: {exc}") from None
+        scheme = parts.scheme.lower()
+        if scheme not in _PROXY_SCHEMES:
+            raise InvalidProxy(
+                url,
+                "unsupported scheme: use one of "
+                + ", ".join(f"{name}://" for name in _PROXY_SCHEMES),
+            )
+        if not parts.hostname:
+            raise InvalidProxy(url, "it has no host")
         if port is None:
             port = {"http": 80, "https": 443}.get(scheme, 1080)
         username = urllib.parse.unquote(parts.username) if parts.username else None
@@ -92,14 +121,80 @@ class Proxy:
         return cls(scheme, parts.hostname, port, username, password, given_url=url)
 
 
-def _redact(url: str) -> str:
-    parts = urllib.parse.urlsplit(url)
-    if parts.username is None and parts.password is None:
-        return url
-    netloc = parts.hostname or ""
-    if parts.port:
-        netloc = f"{netloc}:{parts.port}"
-    return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
+@dataclasses.dataclass(frozen=True)
+class RouteOptions:
+    """The caller's say on how to reach the server (the seed API's options).
+
+    ``proxy``: ``True`` for the session's and environment's proxies, a proxy
+    URL, or ``None`` for a direct connection. ``sock`` or ``unix_path``
+    replace TCP (and any proxy). ``user_agent`` goes on a proxy's CONNECT.
+    """
+
+    sock: socket.socket | None = None
+    unix_path: str | None = None
+    ssl: SSLContext | None = None
+    server_hostname: str | None = None
+    proxy: str | bool | None = True
+    proxy_ssl: SSLContext | None = None
+    proxy_server_hostname: str | None = None
+    user_agent: str | None = None
+    proxy_auth: ProxyAuth | None = None
+    """The caller's hook for proxy authentication schemes requests_ws does not know."""
+    use_pac: bool = True
+    """Ask a ``pypac.PACSession``'s PAC file (False when the caller gave ``proxies=``)."""
+
+    @property
+    def needs_own_route(self) -> bool:
+        """True when only our route can do what was asked (a given socket,
+        AF_UNIX, our own TLS settings): a mounted adapter cannot."""
+        return not (
+            self.sock is None
+            and self.unix_path is None
+            and self.ssl is None
+            and self.server_hostname is None
+            and self.proxy_ssl is None
+            and self.proxy_server_hostname is None
+        )
+
+
+def choose_proxies(
+    url: str,
+    proxies: dict[str, str],
+    options: RouteOptions,
+    session: requests.Session | None = None,
+) -> list[str | None]:
+    """The proxy URLs to reach ``url`` (an ``http(s)://`` URL) through, in
+    order: the first to use, the rest for fail-over (a PAC file's list);
+    ``None`` is a direct connection.
+
+    The one place that decides: no proxy for a given socket or AF_UNIX path
+    or ``proxy=None``; the explicit ``proxy=`` URL; with ``proxy=True``, what
+    the PAC file of ``session`` (a ``pypac.PACSession``) lists for ``url``
+    unless ``options.use_pac`` is False, else requests' own selection over
+    ``proxies`` (the session's, the call's and, when the session trusts the
+    environment, ``HTTP(S)_PROXY``/``ALL_PROXY``/``NO_PROXY``).
+    """
+    if options.sock is not None or options.unix_path is not None:
+        return [None]
+    if options.proxy is None or options.proxy is False:
+        return [None]
+    if options.proxy is True:
+        if options.use_pac and session is not None:
+            listed = pac.proxies_for(session, url)
+            if listed is not None:
+                return listed or [None]
+        return [requests.utils.select_proxy(url, proxies) or None]
+    return [options.proxy]
+
+
+def choose_proxy(
+    url: str,
+    proxies: dict[str, str],
+    options: RouteOptions,
+    session: requests.Session | None = None,
+) -> str | None:
+    """The first of :func:`choose_proxies`: the proxy URL to use, or None."""
+    return choose_proxies(url, proxies, options, session)[0]
 
 
 @dataclasses.dataclass
@@ -113,6 +208,7 @@ class Route:
     proxy: Proxy | None = None
     sock: socket.socket | None = None
     unix_path: str | None = None
+    user_agent: str | None = None
     auth_memory: AuthMemory | None = None
     """What proxies asked for (the session's memory)."""
     auth_hook: ProxyAuth | None = None
@@ -132,7 +228,7 @@ def tls_context(verify: bool | str | None, cert: Any = None) -> ssl.SSLContext:
         context.verify_mode = ssl.CERT_NONE
     else:
         location = (
-            extract_zipped_paths(DEFAULT_CA_BUNDLE_PATH)  # type: ignore[no-untyped-call]
+            extract_zipped_paths(DEFAULT_CA_BUNDLE_PATH)
             if verify is True or verify is None
             else verify
         )
@@ -155,26 +251,17 @@ def tls_context(verify: bool | str | None, cert: Any = None) -> ssl.SSLContext:
 def select_route(
     url: str,
     *,
-    session: requests.Session,
     proxies: dict[str, str],
     verify: bool | str | None,
     cert: Any,
-    sock: socket.socket | None = None,
-    unix_path: str | None = None,
-    ssl_context: ssl.SSLContext | None = None,
-    server_hostname: str | None = None,
-    proxy: str | bool | None = True,
-    proxy_ssl: ssl.SSLContext | None = None,
-    proxy_server_hostname: str | None = None,
-    proxy_auth: ProxyAuth | None = None,
-    use_pac: bool = True,
+    options: RouteOptions,
+    session: requests.Session | None = None,
 ) -> Route:
     """Decide how to reach ``url`` (an ``http(s)://`` URL).
 
-    With ``proxy=True`` the proxy is the session's or the environment's, or
-    what a ``pypac.PACSession``'s PAC file returns for ``url`` (unless
-    ``use_pac`` is False: the caller gave ``proxies=``), the rest of its list
-    kept for fail-over.
+    The proxies are :func:`choose_proxies`' (``session``'s PAC file
+    included), the rest of the list kept for fail-over; ``session``'s memory
+    of what proxies asked for answers their 407s.
     """
     parts = urllib.parse.urlsplit(url)
     host = parts.hostname or ""
@@ -182,72 +269,63 @@ def select_route(
     port = parts.port or (443 if secure else 80)
     tls = None
     if secure:
-        tls = ssl_context if ssl_context is not None else tls_context(verify, cert)
+        tls = options.ssl if options.ssl is not None else tls_context(verify, cert)
     route = Route(
         host=host,
         port=port,
         tls=tls,
-        server_hostname=server_hostname or host,
-        sock=sock,
-        unix_path=unix_path,
-        auth_memory=memory_for(session),
-        auth_hook=proxy_auth,
+        server_hostname=options.server_hostname or host,
+        sock=options.sock,
+        unix_path=options.unix_path,
+        user_agent=options.user_agent,
+        auth_memory=None if session is None else memory_for(session),
+        auth_hook=options.proxy_auth,
     )
-    if sock is not None or unix_path is not None or proxy is None or proxy is False:
-        return route
 
     def configured(proxy_url: str) -> Proxy:
         chosen = Proxy.parse(proxy_url)
         if chosen.scheme == "https":
-            chosen.ssl_context = proxy_ssl if proxy_ssl is not None else tls_context(verify)
-            chosen.server_hostname = proxy_server_hostname or chosen.host
+            chosen.ssl_context = (
+                options.proxy_ssl if options.proxy_ssl is not None else tls_context(verify)
+            )
+            chosen.server_hostname = options.proxy_server_hostname or chosen.host
         return chosen
 
-    if proxy is True:
-        candidates = pac.proxies_for(session, url) if use_pac else None
-        if candidates is not None:
-            chosen = [configured(c) if c is not None else None for c in candidates]
-            route.proxy, route.fallbacks = chosen[0], chosen[1:]
-            route.on_proxy_failed = pac.banning(session)
-            return route
-        proxy_url = requests.utils.select_proxy(url, proxies)
-    else:
-        proxy_url = proxy
-    if not proxy_url:
-        return route
-    route.proxy = configured(proxy_url)
+    candidates = [
+        None if c is None else configured(c) for c in choose_proxies(url, proxies, options, session)
+    ]
+    route.proxy, route.fallbacks = candidates[0], candidates[1:]
+    if route.fallbacks and session is not None:
+        route.on_proxy_failed = pac.banning(session)
     return route
 
 
-def open_stream(route: Route, timeout: float | None) -> Any:
-    """Open the stream that ``route`` describes, within ``timeout`` seconds.
+def open_stream(route: Route, deadline: Deadline) -> Any:
+    """Open the stream that ``route`` describes before ``deadline``.
 
-    Raises requests' ``ConnectionError`` or ``SSLError`` for the server,
-    :class:`ProxyError` for the proxy, :class:`TimeoutError` on expiry.
+    Every socket opened is watched by ``deadline``. Raises requests'
+    ``ConnectionError`` or ``SSLError`` (also the built-in error) for the
+    server, :class:`ProxyError` for the proxy, :class:`TimeoutError` or
+    :class:`OpenTimeout` on expiry.
     """
-    end = None if timeout is None else time.monotonic() + timeout
-
-    def remaining() -> float | None:
-        if end is None:
-            return None
-        left = end - time.monotonic()
-        if left <= 0:
-            raise TimeoutError("timed out")
-        return left
-
+    remaining = deadline.remaining
     stream: Any
     if route.sock is not None:
         stream = route.sock
+        deadline.watch(stream)
     elif route.unix_path is not None:
-        stream = _connect_unix(route.unix_path, remaining())
+        stream = _connect_unix(route.unix_path, deadline)
     elif route.proxy is None and not route.fallbacks:
-        stream = _connect_tcp(route.host, route.port, remaining())
+        stream = _connect_tcp(route.host, route.port, deadline)
     else:
-        stream = _connect_via_proxies(route, remaining)
+        stream = _connect_via_proxies(route, deadline)
     try:
         if route.tls is not None:
             stream.settimeout(remaining())
-            stream = _start_tls(stream, route, remaining)
+            stream = _start_tls(stream, route, deadline)
+            if isinstance(stream, socket.socket):
+                # wrap_socket detached the TCP socket the deadline watched.
+                deadline.watch(stream)
         stream.settimeout(remaining())
     except BaseException:
         stream.close()
@@ -255,39 +333,66 @@ def open_stream(route: Route, timeout: float | None) -> Any:
     return stream
 
 
-def _connection_error(what: str, exc: OSError) -> requests.exceptions.ConnectionError:
-    return requests.exceptions.ConnectionError(f"cannot connect to {what}: {exc}")
+def _connection_error(what: str, exc: OSError) -> requests.exceptions.RequestException:
+    return network_error(
+        requests.exceptions.ConnectionError, f"cannot connect to {what}: {exc}", exc
+    )
 
 
-def _connect_unix(path: str, timeout: float | None) -> socket.socket:
+def _connect_unix(path: str, deadline: Deadline) -> socket.socket:
     stream = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    deadline.watch(stream)
     try:
-        stream.settimeout(timeout)
+        stream.settimeout(deadline.remaining())
         stream.connect(path)
     except TimeoutError:
         stream.close()
         raise
     except OSError as exc:
         stream.close()
-        if isinstance(exc, FileNotFoundError):
-            raise
         raise _connection_error(f"Unix socket {path}", exc) from exc
     return stream
 
 
-def _connect_tcp(host: str, port: int, timeout: float | None) -> socket.socket:
+def _create_connection(host: str, port: int, deadline: Deadline) -> socket.socket:
+    """socket.create_connection, each socket watched by ``deadline`` before connect."""
+    error: OSError | None = None
+    for family, kind, proto, _, address in socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM):
+        stream = socket.socket(family, kind, proto)
+        deadline.watch(stream)
+        try:
+            stream.settimeout(deadline.remaining())
+            stream.connect(address)
+        except TimeoutError:
+            stream.close()
+            raise
+        except OSError as exc:
+            stream.close()
+            deadline.unwatch(stream)
+            error = exc
+            continue
+        # As urllib3 does: small frames (pings, short messages) go out at once.
+        stream.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return stream
+    raise error if error is not None else OSError(f"getaddrinfo returned nothing for {host}")
+
+
+def _connect_tcp(host: str, port: int, deadline: Deadline) -> socket.socket:
     try:
-        stream = socket.create_connection((host, port), timeout)
+        return _create_connection(host, port, deadline)
     except TimeoutError:
         raise
     except OSError as exc:
         raise _connection_error(f"{host}:{port}", exc) from exc
-    # As urllib3 does: small frames (pings, short messages) go out at once.
-    stream.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    return stream
 
 
-def _start_tls(stream: Any, route: Route, remaining: Any = None) -> Any:
+_CERT_HINT = (
+    "pass verify= with the CA bundle that issued the server's certificate (or ssl= with "
+    "an SSLContext that trusts it); behind a TLS-intercepting proxy, that is the proxy's CA"
+)
+
+
+def _start_tls(stream: Any, route: Route, deadline: Deadline | None = None) -> Any:
     context = route.tls
     assert context is not None
     try:
@@ -298,15 +403,17 @@ def _start_tls(stream: Any, route: Route, remaining: Any = None) -> Any:
     except ssl.SSLCertVerificationError as exc:
         message = (
             f"TLS certificate verification of {route.server_hostname}:{route.port} failed: "
-            f"{exc.verify_message or exc}"
+            f"{exc.verify_message or exc} ({_CERT_HINT})"
         )
-        if route.proxy is not None and remaining is not None:
-            issuer = interception.certificate_issuer(_peer_certificate(route, remaining))
+        if route.proxy is not None and deadline is not None:
+            issuer = interception.certificate_issuer(_peer_certificate(route, deadline))
             message += "; " + interception.hint(issuer, route.proxy.url)
-        raise requests.exceptions.SSLError(message) from exc
+        raise network_error(requests.exceptions.SSLError, message, exc) from exc
     except ssl.SSLError as exc:
-        raise requests.exceptions.SSLError(
-            f"TLS handshake with {route.server_hostname}:{route.port} failed: {exc}"
+        raise network_error(
+            requests.exceptions.SSLError,
+            f"TLS handshake with {route.server_hostname}:{route.port} failed: {exc}",
+            exc,
         ) from exc
     except TimeoutError:
         raise
@@ -314,7 +421,7 @@ def _start_tls(stream: Any, route: Route, remaining: Any = None) -> Any:
         raise _connection_error(f"{route.host}:{route.port} (during TLS)", exc) from exc
 
 
-def _peer_certificate(route: Route, remaining: Any) -> bytes:
+def _peer_certificate(route: Route, deadline: Deadline) -> bytes:
     """The certificate presented for the server through the route's proxy,
     fetched over a second tunnel without verification (only to name its
     issuer in an error); empty when that fails."""
@@ -322,11 +429,11 @@ def _peer_certificate(route: Route, remaining: Any) -> bytes:
     unverified.check_hostname = False
     unverified.verify_mode = ssl.CERT_NONE
     try:
-        stream = _connect_via_proxies(route, remaining)
+        stream = _connect_via_proxies(route, deadline)
     except Exception:
         return b""
     try:
-        stream.settimeout(remaining())
+        stream.settimeout(deadline.remaining())
         if isinstance(stream, ssl.SSLSocket):
             wrapped: Any = SSLTransport(stream, unverified, server_hostname=route.server_hostname)
         else:
@@ -338,22 +445,28 @@ def _peer_certificate(route: Route, remaining: Any) -> bytes:
         return b""
     finally:
         stream.close()
+        if isinstance(stream, socket.socket):
+            deadline.unwatch(stream)
 
 
-def _connect_via_proxies(route: Route, remaining: Any) -> Any:
+def _connect_via_proxies(route: Route, deadline: Deadline) -> Any:
     """Connect through ``route.proxy``, or, when it cannot be reached, the
     next of ``route.fallbacks`` (a PAC file's list; None is DIRECT)."""
     while True:
         proxy = route.proxy
         try:
             if proxy is None:
-                return _connect_tcp(route.host, route.port, remaining())
+                return _connect_tcp(route.host, route.port, deadline)
             if proxy.scheme.startswith("socks"):
-                return _connect_socks(route, remaining())
-            return _connect_http_proxy(route, remaining)
+                return _connect_socks(route, deadline)
+            return _connect_http_proxy(route, deadline)
         except (ProxyError, requests.exceptions.ConnectionError) as exc:
             # Only an unreachable proxy fails over; an answer (403, 407) does not.
-            if not route.fallbacks or getattr(exc, "status", None) is not None:
+            if (
+                not route.fallbacks
+                or getattr(exc, "status", None) is not None
+                or deadline.has_passed()
+            ):
                 raise
             if proxy is not None and route.on_proxy_failed is not None:
                 route.on_proxy_failed(proxy)
@@ -367,7 +480,7 @@ def _connect_via_proxies(route: Route, remaining: Any) -> Any:
             )
 
 
-def _connect_socks(route: Route, timeout: float | None) -> Any:
+def _connect_socks(route: Route, deadline: Deadline) -> Any:
     proxy = route.proxy
     assert proxy is not None
     try:
@@ -379,38 +492,58 @@ def _connect_socks(route: Route, timeout: float | None) -> Any:
         ) from None
     kind = socks.SOCKS4 if proxy.scheme.startswith("socks4") else socks.SOCKS5
     remote_dns = proxy.scheme in ("socks4a", "socks5h")
+    error: BaseException | None = None
     try:
-        return socks.create_connection(
-            (route.host, route.port),
-            timeout=timeout,
-            proxy_type=kind,
-            proxy_addr=proxy.host,
-            proxy_port=proxy.port,
-            proxy_rdns=remote_dns,
-            proxy_username=proxy.username,
-            proxy_password=proxy.password,
-        )
-    except socks.ProxyError as exc:
-        cause = getattr(exc, "socket_err", None)
-        if isinstance(cause, TimeoutError):
-            raise TimeoutError("timed out") from exc
-        message = getattr(exc, "msg", str(exc))
-        raise ProxyError(
+        addresses = socket.getaddrinfo(proxy.host, proxy.port, 0, socket.SOCK_STREAM)
+    except OSError as exc:
+        raise also_builtin(
+            ProxyError(f"cannot connect to SOCKS proxy {proxy.url}: {exc}", proxy=proxy.url), exc
+        ) from exc
+    for family, sock_type, proto, _, _ in addresses:
+        # As socks.create_connection does, but each socket is watched by the
+        # deadline before the SOCKS negotiation starts.
+        stream = socks.socksocket(family, sock_type, proto)
+        deadline.watch(stream)
+        try:
+            stream.settimeout(deadline.remaining())
+            stream.set_proxy(
+                kind, proxy.host, proxy.port, remote_dns, proxy.username, proxy.password
+            )
+            stream.connect((route.host, route.port))
+        except BaseException as exc:
+            stream.close()
+            deadline.unwatch(stream)
+            if not isinstance(exc, (OSError, socks.ProxyError)):
+                raise
+            error = exc
+            if isinstance(exc, socks.GeneralProxyError) or deadline.has_passed():
+                break
+            continue
+        stream.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return stream
+    if isinstance(error, socks.ProxyError):
+        cause = getattr(error, "socket_err", None)
+        if isinstance(cause, TimeoutError) or deadline.has_passed():
+            raise TimeoutError("timed out") from error
+        message = getattr(error, "msg", str(error))
+        failure = ProxyError(
             f"SOCKS proxy {proxy.url} could not connect to {route.host}:{route.port}: {message}",
             proxy=proxy.url,
             reason=str(message),
-        ) from exc
-    except TimeoutError:
-        raise
-    except OSError as exc:
-        raise ProxyError(
-            f"cannot connect to SOCKS proxy {proxy.url}: {exc}", proxy=proxy.url
-        ) from exc
+        )
+        if isinstance(cause, OSError):
+            failure = also_builtin(failure, cause)
+        raise failure from error
+    if isinstance(error, TimeoutError):
+        raise error
+    failure = ProxyError(f"cannot connect to SOCKS proxy {proxy.url}: {error}", proxy=proxy.url)
+    raise (failure if error is None else also_builtin(failure, error)) from error
 
 
-def _connect_http_proxy(route: Route, remaining: Any) -> Any:
+def _connect_http_proxy(route: Route, deadline: Deadline) -> Any:
     """Open the tunnel through an HTTP(S) proxy, answering its 407s (see
-    :mod:`.proxy_auth`); reconnect when the proxy closes after a 407."""
+    :mod:`.proxy_auth`); reconnect when the proxy closes after a 407. Each
+    connection to the proxy is watched by ``deadline``."""
     proxy = route.proxy
     assert proxy is not None
     auth = TunnelAuth(
@@ -423,14 +556,14 @@ def _connect_http_proxy(route: Route, remaining: Any) -> Any:
         hook=route.auth_hook,
     )
     for _ in range(MAX_ROUNDS):
-        stream = _open_proxy_connection(proxy, remaining)
+        stream = _open_proxy_connection(proxy, deadline)
         try:
-            if _tunnel(stream, route, remaining, auth):
+            if _tunnel(stream, route, deadline.remaining, auth):
                 return stream
         except BaseException:
-            stream.close()
+            _close_watched(stream, deadline)
             raise
-        stream.close()
+        _close_watched(stream, deadline)
     raise ProxyError(
         f"proxy {proxy.url} closed the connection after every 407 ({MAX_ROUNDS} connections)",
         proxy=proxy.url,
@@ -438,19 +571,31 @@ def _connect_http_proxy(route: Route, remaining: Any) -> Any:
     )
 
 
-def _open_proxy_connection(proxy: Proxy, remaining: Any) -> Any:
+def _close_watched(stream: Any, deadline: Deadline) -> None:
+    stream.close()
+    if isinstance(stream, socket.socket):
+        deadline.unwatch(stream)
+
+
+def _open_proxy_connection(proxy: Proxy, deadline: Deadline) -> Any:
+    """A connection to ``proxy`` (TLS to an HTTPS proxy), watched by ``deadline``."""
     try:
-        stream: Any = socket.create_connection((proxy.host, proxy.port), remaining())
+        stream: Any = _create_connection(proxy.host, proxy.port, deadline)
     except TimeoutError:
         raise
     except OSError as exc:
-        raise ProxyError(f"cannot connect to proxy {proxy.url}: {exc}", proxy=proxy.url) from exc
-    stream.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        raise also_builtin(
+            ProxyError(f"cannot connect to proxy {proxy.url}: {exc}", proxy=proxy.url), exc
+        ) from exc
     if proxy.scheme != "https":
         return stream
     assert proxy.ssl_context is not None
     try:
-        return proxy.ssl_context.wrap_socket(stream, server_hostname=proxy.server_hostname)
+        stream.settimeout(deadline.remaining())
+        wrapped = proxy.ssl_context.wrap_socket(stream, server_hostname=proxy.server_hostname)
+        # wrap_socket detached the TCP socket the deadline watched.
+        deadline.watch(wrapped)
+        return wrapped
     except ssl.SSLCertVerificationError as exc:
         stream.close()
         raise ProxyError(
@@ -478,13 +623,36 @@ class _ProxyClosed(OSError):
     """The proxy closed the connection before answering."""
 
 
+_STATUS_LINE = re.compile(r"HTTP/[0-9]\.[0-9] ([0-9]{3})(?: (.*))?")
+
+
+def connect_answer(
+    proxy_url: str, status: int, reason: str, header_lines: list[tuple[str, str]]
+) -> requests.Response:
+    """The proxy's answer to CONNECT as a :class:`requests.Response` (status,
+    reason, headers; no body), for :class:`InvalidProxyStatus`."""
+    headers: requests.structures.CaseInsensitiveDict[str] = (
+        requests.structures.CaseInsensitiveDict()
+    )
+    for name, value in header_lines:
+        headers[name] = f"{headers[name]}, {value}" if name in headers else value
+    response = requests.Response()
+    response.status_code = status
+    response.reason = reason
+    response.headers = headers
+    response.url = proxy_url
+    response._content = b""
+    return response
+
+
 def _tunnel(stream: Any, route: Route, remaining: Any, auth: TunnelAuth) -> bool:
     """Ask the proxy for a CONNECT tunnel over ``stream``, as many rounds as
     its authentication takes (``auth`` decides each Proxy-Authorization).
 
     True: the tunnel is open; False: the proxy closed the connection after a
-    407 and the next round needs a new one. Raises InvalidProxyStatus when
-    the proxy refuses."""
+    407 and the next round needs a new one. Raises
+    :class:`InvalidProxyMessage` for an answer that is not HTTP and
+    :class:`InvalidProxyStatus` (with ``.response``) when the proxy refuses."""
     proxy = route.proxy
     assert proxy is not None
     target = _target(route)
@@ -492,6 +660,8 @@ def _tunnel(stream: Any, route: Route, remaining: Any, auth: TunnelAuth) -> bool
     answered_before = False
     while True:
         lines = [f"CONNECT {target} HTTP/1.1", f"Host: {target}", "Proxy-Connection: Keep-Alive"]
+        if route.user_agent is not None:
+            lines.append(f"User-Agent: {route.user_agent}")
         if header is not None:
             lines.append(f"Proxy-Authorization: {header}")
         request = ("\r\n".join(lines) + "\r\n\r\n").encode()
@@ -500,6 +670,8 @@ def _tunnel(stream: Any, route: Route, remaining: Any, auth: TunnelAuth) -> bool
             stream.sendall(request)
             head = _read_head(stream, remaining)
         except TimeoutError:
+            raise
+        except InvalidProxyMessage:
             raise
         except OSError as exc:
             if answered_before and header is not None:
@@ -512,39 +684,41 @@ def _tunnel(stream: Any, route: Route, remaining: Any, auth: TunnelAuth) -> bool
                 proxy=proxy.url,
             ) from exc
         status_line, _, header_block = head.partition("\r\n")
-        parts = status_line.split(" ", 2)
-        if len(parts) < 2 or not parts[0].startswith("HTTP/") or not parts[1].isdigit():
-            raise ProxyError(
+        match = _STATUS_LINE.fullmatch(status_line)
+        if match is None:
+            raise InvalidProxyMessage(
                 f"proxy {proxy.url} sent an invalid answer to CONNECT: {status_line[:100]!r}",
                 proxy=proxy.url,
             )
         proxy_logger.debug("CONNECT %s via %s: %s", target, proxy.url, status_line)
-        status = int(parts[1])
-        reason = parts[2] if len(parts) > 2 else ""
+        status = int(match.group(1))
+        reason = match.group(2) or ""
         if 200 <= status < 300:
             auth.succeeded()
             return True
-        headers: list[tuple[str, str]] = []
+        header_lines: list[tuple[str, str]] = []
         for line in header_block.split("\r\n"):
-            name, _, value = line.partition(":")
-            if name:
-                headers.append((name.strip().lower(), value.strip()))
+            name, colon, value = line.partition(":")
+            if colon and name.strip():
+                header_lines.append((name.strip(), value.strip()))
+        headers = [(name.lower(), value) for name, value in header_lines]
+        response = connect_answer(proxy.url, status, reason, header_lines)
         if status != 407:
             message = f"proxy {proxy.url} refused CONNECT to {target}: {status} {reason}".rstrip()
             if status == 403:
                 message += (
                     " (the proxy's policy forbids this tunnel; many allow CONNECT only to port 443)"
                 )
-            raise InvalidProxyStatus(message, proxy=proxy.url, status=status, reason=reason)
+            raise InvalidProxyStatus(response, message, proxy=proxy.url)
         challenges = parse_challenges(
             value for name, value in headers if name == "proxy-authenticate"
         )
-        header = auth.answer(challenges, f"{status} {reason}".rstrip())
+        header = auth.answer(challenges, response)
         answered_before = True
         if auth.needs_new_connection:
             auth.connection_closed(header)
             return False
-        if not _read_body_if_kept(stream, parts[0], headers, remaining):
+        if not _read_body_if_kept(stream, status_line.split(" ", 1)[0], headers, remaining):
             proxy_logger.debug("proxy %s closes the connection after its 407", proxy.url)
             auth.connection_closed(header)
             return False
@@ -614,10 +788,17 @@ def _read_head(stream: Any, remaining: Any) -> str:
     data = bytearray()
     while not data.endswith(b"\r\n\r\n"):
         if len(data) > _MAX_CONNECT_RESPONSE:
-            raise OSError("answer to CONNECT too long")
+            raise InvalidProxyMessage(
+                f"the proxy's answer to CONNECT is longer than {_MAX_CONNECT_RESPONSE} bytes"
+            )
         stream.settimeout(remaining())
         byte = stream.recv(1)
         if not byte:
-            raise _ProxyClosed("the proxy closed the connection")
+            if not data:
+                raise _ProxyClosed("the proxy closed the connection")
+            raise InvalidProxyMessage(
+                f"the proxy closed the connection in the middle of its answer to CONNECT: "
+                f"{bytes(data[:100])!r}"
+            )
         data += byte
     return data.decode("latin-1")

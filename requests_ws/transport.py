@@ -19,12 +19,18 @@ the session's hooks (``HTTPDigestAuth`` retries through them), cookies land
 in ``session.cookies``, redirects follow requests' rules, and on 101 the
 socket is taken out of urllib3 together with the bytes http.client already
 buffered past the response, and detached from the pool.
+
+The whole exchange runs under the opening's one :class:`.Deadline`; errors
+leave as the types of :mod:`.exceptions` (a malformed answer is
+:class:`InvalidMessage`, a socket error is also the built-in one), with URLs
+redacted.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import datetime
+import http.client
 import re
 import socket
 import ssl as ssl_module
@@ -41,9 +47,20 @@ import urllib3
 from requests.cookies import extract_cookies_to_jar, merge_cookies
 from urllib3.util import SKIP_HEADER
 
-from .exceptions import InvalidHandshake, InvalidStatus, OpenTimeout, ProxyError
-from .proxy_auth import ProxyAuth
-from .routes import Proxy, Route, open_stream, select_route
+from .deadline import Deadline
+from .exceptions import (
+    InvalidHandshake,
+    InvalidMessage,
+    InvalidProxyStatus,
+    InvalidStatus,
+    OpenTimeout,
+    ProxyError,
+    WebSocketException,
+    network_error,
+    ws_url,
+)
+from .redaction import redact_url
+from .routes import Proxy, Route, RouteOptions, choose_proxy, open_stream, select_route
 
 __all__ = ["SocketLike", "Upgraded", "open_upgraded", "http_url"]
 
@@ -81,33 +98,13 @@ class Upgraded:
 
 
 def http_url(uri: str) -> str:
-    """The ``http(s)://`` URL equivalent to a ``ws(s)://`` URI."""
-    if uri.startswith("wss:"):
+    """The ``http(s)://`` URL equivalent to a ``ws(s)://`` URI (any case)."""
+    lowered = uri[:4].lower()
+    if lowered == "wss:":
         return "https:" + uri[4:]
-    if uri.startswith("ws:"):
+    if lowered.startswith("ws:"):
         return "http:" + uri[3:]
     return uri
-
-
-class _Deadline:
-    def __init__(self, timeout: float | None, uri: str) -> None:
-        self.timeout = timeout
-        self.uri = uri
-        self.end = None if timeout is None else time.monotonic() + timeout
-
-    def remaining(self) -> float | None:
-        if self.end is None:
-            return None
-        left = self.end - time.monotonic()
-        if left <= 0:
-            raise self.expired()
-        return left
-
-    def expired(self) -> OpenTimeout:
-        return OpenTimeout(
-            f"timed out after {self.timeout} s opening the WebSocket connection to "
-            f"{self.uri} (open_timeout)"
-        )
 
 
 class _StreamAdapter(requests.adapters.HTTPAdapter):
@@ -116,7 +113,7 @@ class _StreamAdapter(requests.adapters.HTTPAdapter):
     Each ``send`` opens a fresh stream (an auth retry gets a new connection).
     """
 
-    def __init__(self, route: Route, deadline: _Deadline) -> None:
+    def __init__(self, route: Route, deadline: Deadline) -> None:
         super().__init__(max_retries=0)
         self.route = route
         self.deadline = deadline
@@ -125,7 +122,7 @@ class _StreamAdapter(requests.adapters.HTTPAdapter):
     def send(  # type: ignore[override]
         self, request: requests.PreparedRequest, **kwargs: Any
     ) -> requests.Response:
-        stream = open_stream(self.route, self.deadline.remaining())
+        stream = open_stream(self.route, self.deadline)
         # An auth hook's retry comes through here too: it gets the time left.
         kwargs["timeout"] = self.deadline.remaining()
         pool = _StreamPool(self.route, stream)
@@ -161,11 +158,12 @@ class _DeadlineSender:
     It stands in as ``response.connection`` so that an auth hook's retry
     (``HTTPDigestAuth`` calls ``r.connection.send``) gets the time left
     before the deadline, and turns requests' proxy errors into
-    :class:`ProxyError` with the proxy's status and reason.
+    :class:`ProxyError` (:class:`InvalidProxyStatus` when the proxy's status
+    is known).
     """
 
     def __init__(
-        self, adapter: requests.adapters.BaseAdapter, deadline: _Deadline, proxy_url: str | None
+        self, adapter: requests.adapters.BaseAdapter, deadline: Deadline, proxy_url: str | None
     ) -> None:
         self.adapter = adapter
         self.deadline = deadline
@@ -199,29 +197,25 @@ def _proxy_error(
     target = urllib.parse.urlsplit(url).netloc.rpartition("@")[2]
     match = _TUNNEL_FAILED.search(str(exc))
     if match is None:
-        return ProxyError(f"proxy {proxy} failed for {target}: {exc}", proxy=proxy)
+        return ProxyError(f"proxy {proxy} failed for {target}: {redact_url(str(exc))}", proxy=proxy)
     status = int(match.group(1))
     reason = (match.group(2) or "").strip()
     message = f"proxy {proxy} refused CONNECT to {target}: {status} {reason}".rstrip()
     if status == 407:
         message += " (the proxy requires authentication, or rejected the credentials)"
-    return ProxyError(message, proxy=proxy, status=status, reason=reason)
-
-
-def _proxies_for(session_proxies: Mapping[str, str], proxy: str | bool | None) -> dict[str, str]:
-    """The proxies mapping to hand to a mounted adapter for ``proxy=``."""
-    if proxy is True:
-        return dict(session_proxies)
-    if isinstance(proxy, str):
-        return {"all": proxy}
-    return {}
+    response = requests.Response()
+    response.status_code = status
+    response.reason = reason
+    response.url = proxy
+    response._content = b""
+    return InvalidProxyStatus(response, message, proxy=proxy)
 
 
 def _mounted_adapter_serves(
     adapter: requests.adapters.BaseAdapter,
     url: str,
-    proxies: Mapping[str, str],
-    route_options: Mapping[str, Any],
+    proxy_url: str | None,
+    route_options: RouteOptions,
 ) -> bool:
     """Whether the session's mounted adapter sends the request, or our route.
 
@@ -234,21 +228,10 @@ def _mounted_adapter_serves(
     """
     if type(adapter) is requests.adapters.HTTPAdapter:
         return False
-    if any(
-        route_options[name] is not None
-        for name in (
-            "sock",
-            "unix_path",
-            "ssl_context",
-            "server_hostname",
-            "proxy_ssl",
-            "proxy_server_hostname",
-        )
-    ):
+    if route_options.needs_own_route:
         return False
-    if url.startswith("http:"):
-        proxy_url = requests.utils.select_proxy(url, dict(proxies)) or ""
-        if "://" not in proxy_url and proxy_url:
+    if url.startswith("http:") and proxy_url:
+        if "://" not in proxy_url:
             proxy_url = "http://" + proxy_url
         if proxy_url.lower().startswith(("http:", "https:")):
             return False
@@ -316,15 +299,8 @@ def open_upgraded(
     *,
     headers: Mapping[str, str | None],
     requests_kwargs: Mapping[str, Any],
-    sock: socket.socket | None = None,
-    unix_path: str | None = None,
-    ssl: ssl_module.SSLContext | None = None,
-    server_hostname: str | None = None,
-    proxy: str | bool | None = True,
-    proxy_ssl: ssl_module.SSLContext | None = None,
-    proxy_server_hostname: str | None = None,
-    proxy_auth: ProxyAuth | None = None,
-    open_timeout: float | None = 10,
+    route_options: RouteOptions,
+    deadline: Deadline,
 ) -> Upgraded:
     """Send the upgrade request through ``session``; return the upgraded stream.
 
@@ -332,114 +308,147 @@ def open_upgraded(
     ``requests_kwargs["headers"]``, and a ``None`` value removes a session
     header (as in requests). ``requests_kwargs`` may hold ``params``,
     ``headers``, ``cookies``, ``auth``, ``proxies``, ``verify``, ``cert`` and
-    ``allow_redirects``.
+    ``allow_redirects`` (checked by the caller). ``deadline`` (the opening's
+    one deadline, started by the caller) bounds every step, redirects and
+    auth retries included; it is finished here.
 
-    Raises requests' ``ConnectionError``/``SSLError`` for network and TLS
-    failures, :class:`ProxyError` when a proxy refuses, :class:`InvalidStatus`
-    for a final answer other than 101, requests' ``TooManyRedirects``,
-    :class:`InvalidHandshake` for a redirect from ``wss://`` to ``ws://``, and
-    :class:`OpenTimeout` when ``open_timeout`` expires.
+    Raises requests' ``ConnectionError``/``SSLError`` (also the built-in
+    error) for network and TLS failures, :class:`ProxyError` when a proxy
+    refuses, :class:`InvalidMessage` for a malformed or truncated answer,
+    :class:`InvalidStatus` for a final answer other than 101, requests'
+    ``TooManyRedirects``, :class:`InvalidHandshake` for a redirect from
+    ``wss://`` to ``ws://``, and :class:`OpenTimeout` when ``open_timeout``
+    expires.
     """
-    deadline = _Deadline(open_timeout, uri)
-    kwargs = dict(requests_kwargs)
-    allow_redirects = kwargs.pop("allow_redirects", True)
+    try:
+        upgraded = _exchange(session, uri, headers, requests_kwargs, route_options, deadline)
+    except OpenTimeout:
+        deadline.finish(check=False)
+        raise
+    except Exception as exc:
+        deadline.finish(check=False)
+        if deadline.fired or isinstance(exc, (requests.exceptions.Timeout, TimeoutError)):
+            raise deadline.expired(_during(exc)) from exc
+        raise
+    except BaseException:
+        deadline.finish(check=False)
+        raise
+    try:
+        deadline.finish()
+    except OpenTimeout:
+        _close_upgraded(upgraded)
+        raise
+    return upgraded
+
+
+def _during(exc: BaseException) -> str:
+    """What the opening was doing when the deadline cut it, for the message."""
+    if isinstance(exc, InvalidStatus):
+        return f"reading the body of the HTTP {exc.response.status_code} answer"
+    return ""
+
+
+def _close_upgraded(upgraded: Upgraded) -> None:
+    try:
+        upgraded.sock.close()
+    finally:
+        if upgraded.raw_socket is not upgraded.sock:
+            upgraded.raw_socket.close()
+
+
+def _exchange(
+    session: requests.Session,
+    uri: str,
+    headers: Mapping[str, str | None],
+    requests_kwargs: Mapping[str, Any],
+    route_options: RouteOptions,
+    deadline: Deadline,
+) -> Upgraded:
+    """The request, its redirects and auth retries, up to the 101."""
+    # requests_kwargs holds only the names the doors accept (checked there).
+    allow_redirects = requests_kwargs.get("allow_redirects", True)
+    # A None value removes a session header, as requests documents for
+    # Session.request (merge_setting drops it); requests' own annotation of
+    # Request(headers=) leaves None out, hence the Any.
+    merged_headers: Any = _merged_headers(headers, requests_kwargs.get("headers"))
     request = requests.Request(
         "GET",
         http_url(uri),
-        headers=_merged_headers(headers, kwargs.pop("headers", None)),
-        params=kwargs.pop("params", None),
-        cookies=kwargs.pop("cookies", None),
-        auth=kwargs.pop("auth", None),
+        headers=merged_headers,
+        params=requests_kwargs.get("params"),
+        cookies=requests_kwargs.get("cookies"),
+        auth=requests_kwargs.get("auth"),
     )
     prepared = session.prepare_request(request)
-    explicit_proxies = kwargs.pop("proxies", None)
-    verify = kwargs.pop("verify", None)
-    cert = kwargs.pop("cert", None)
-    if kwargs:
-        raise TypeError(f"unexpected keyword arguments: {', '.join(sorted(kwargs))}")
+    explicit_proxies = requests_kwargs.get("proxies")
+    verify = requests_kwargs.get("verify")
+    cert = requests_kwargs.get("cert")
 
     history: list[requests.Response] = []
-    try:
-        while True:
-            url = str(prepared.url)
-            settings = session.merge_environment_settings(
-                url, explicit_proxies or {}, True, verify, cert
-            )
-            response = _send_once(
-                session,
-                prepared,
-                settings,
-                deadline,
-                sock=sock,
-                unix_path=unix_path,
-                ssl_context=ssl,
-                server_hostname=server_hostname,
-                proxy=proxy,
-                proxy_ssl=proxy_ssl,
-                proxy_server_hostname=proxy_server_hostname,
-                proxy_auth=proxy_auth,
-                use_pac=explicit_proxies is None,
-            )
-            taken = False
-            try:
-                if response.status_code == 101:
-                    # Redirects first, then any auth retries (HTTPDigestAuth's 401).
-                    response.history = history + response.history
-                    upgraded = _take_over(response)
-                    taken = True
-                    return upgraded
-                if not (allow_redirects and response.status_code in _REDIRECT_CODES):
-                    _read_error_body(response)
-                    raise InvalidStatus(response)
-                history.append(response)
-                if len(history) > session.max_redirects:
-                    _read_error_body(response)
-                    raise requests.exceptions.TooManyRedirects(
-                        f"exceeded {session.max_redirects} redirects while opening {uri}",
-                        response=response,
-                    )
-                prepared = _follow_redirect(session, response, prepared)
-            finally:
-                if not taken:
-                    # Also releases http.client's reference to the socket.
-                    response.close()
-                if isinstance(response.connection, _StreamAdapter):
-                    response.connection.close()
-            if sock is not None or unix_path is not None:
-                raise InvalidHandshake(
-                    f"cannot follow the redirect to {prepared.url}: the connection was "
-                    "opened on a given socket (sock= or unix_connect)"
+    while True:
+        url = str(prepared.url)
+        settings = session.merge_environment_settings(
+            url, explicit_proxies or {}, True, verify, cert
+        )
+        response = _send_once(session, prepared, settings, deadline, route_options)
+        taken = False
+        try:
+            if response.status_code == 101:
+                # Redirects first, then any auth retries (HTTPDigestAuth's 401).
+                response.history = history + response.history
+                upgraded = _take_over(response)
+                taken = True
+                return upgraded
+            if not (allow_redirects and response.status_code in _REDIRECT_CODES):
+                _read_error_body(response)
+                raise InvalidStatus(response)
+            history.append(response)
+            if len(history) > session.max_redirects:
+                _read_error_body(response)
+                raise requests.exceptions.TooManyRedirects(
+                    f"exceeded {session.max_redirects} redirects while opening {redact_url(uri)}",
+                    response=response,
                 )
-    except requests.exceptions.Timeout as exc:
-        raise deadline.expired() from exc
-    except TimeoutError as exc:
-        if isinstance(exc, OpenTimeout):
-            raise
-        raise deadline.expired() from exc
+            prepared = _follow_redirect(session, response, prepared)
+        finally:
+            if not taken:
+                # Also releases http.client's reference to the socket.
+                response.close()
+            if isinstance(response.connection, _StreamAdapter):
+                response.connection.close()
+        if route_options.sock is not None or route_options.unix_path is not None:
+            raise InvalidHandshake(
+                f"cannot follow the redirect to {ws_url(str(prepared.url))}: the connection "
+                "was opened on a given socket (sock= or unix_connect)"
+            )
 
 
 def _send_once(
     session: requests.Session,
     prepared: requests.PreparedRequest,
     settings: Mapping[str, Any],
-    deadline: _Deadline,
-    **route_options: Any,
+    deadline: Deadline,
+    route_options: RouteOptions,
 ) -> requests.Response:
     """Send one request and run the session's hooks and cookie extraction."""
     url = str(prepared.url)
-    proxies = _proxies_for(settings["proxies"], route_options["proxy"])
+    proxy_url = choose_proxy(url, settings["proxies"], route_options, session)
+    if proxy_url:
+        Proxy.parse(proxy_url)  # InvalidProxy before any I/O, whichever adapter sends
+    # The mapping a mounted adapter gets: the one proxy chosen above, or none.
+    proxies = {"all": proxy_url} if proxy_url else {}
     adapter = session.get_adapter(url)
     sender: _StreamAdapter | _DeadlineSender
-    if _mounted_adapter_serves(adapter, url, proxies, route_options):
-        sender = _DeadlineSender(adapter, deadline, requests.utils.select_proxy(url, proxies))
+    if _mounted_adapter_serves(adapter, url, proxy_url, route_options):
+        sender = _DeadlineSender(adapter, deadline, proxy_url)
     else:
         route = select_route(
             url,
-            session=session,
             proxies=settings["proxies"],
             verify=settings["verify"],
             cert=settings["cert"],
-            **route_options,
+            options=route_options,
+            session=session,
         )
         sender = _StreamAdapter(route, deadline)
     send_kwargs: dict[str, Any] = {
@@ -450,15 +459,30 @@ def _send_once(
         "proxies": proxies,
     }
     started = time.monotonic()
-    first = sender.send(prepared, **send_kwargs)
+    try:
+        first = sender.send(prepared, **send_kwargs)
+    except requests.exceptions.ConnectionError as exc:
+        invalid = _invalid_message(exc, url)
+        if invalid is not exc:
+            raise invalid from invalid.__cause__
+        root = _root_os_error(exc)
+        if isinstance(exc, WebSocketException) or root is None or isinstance(exc, type(root)):
+            raise
+        # urllib3 (a mounted adapter) wraps the socket's error: make the
+        # requests exception also the built-in one, as on our own route.
+        raise network_error(type(exc), str(exc), root) from exc
     first.elapsed = datetime.timedelta(seconds=time.monotonic() - started)
     if isinstance(sender, _DeadlineSender):
         # An auth hook's retry (``r.connection.send``) gets the time left.
-        first.connection = sender  # type: ignore[assignment]
+        first.connection = sender  # type: ignore[assignment]  # duck-typed: send, close
+        # urllib3 opened this socket: the deadline can watch it only from
+        # here on (the error body, the auth retry's reading); the head was
+        # bounded by the per-read timeout alone.
+        opened = getattr(getattr(first.raw, "_connection", None), "sock", None)
+        if isinstance(opened, socket.socket):
+            deadline.watch(opened)
     try:
-        response = requests.hooks.dispatch_hook(  # type: ignore[no-untyped-call]
-            "response", prepared.hooks, first, **send_kwargs
-        )
+        response = requests.hooks.dispatch_hook("response", prepared.hooks, first, **send_kwargs)
     except BaseException:
         # A hook failed (an auth retry timed out...): close what was opened.
         first.close()
@@ -468,10 +492,54 @@ def _send_once(
     if response.history:
         # An auth hook (HTTPDigestAuth) retried: keep the cookies of each answer.
         for earlier in response.history:
-            extract_cookies_to_jar(session.cookies, earlier.request, earlier.raw)  # type: ignore[no-untyped-call]
-    extract_cookies_to_jar(session.cookies, response.request, response.raw)  # type: ignore[no-untyped-call]
+            extract_cookies_to_jar(session.cookies, earlier.request, earlier.raw)
+    extract_cookies_to_jar(session.cookies, response.request, response.raw)
     result: requests.Response = response
     return result
+
+
+def _root_os_error(error: BaseException) -> OSError | None:
+    """The socket's own error under urllib3's and requests' wrappers."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    found: OSError | None = None
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, OSError) and not isinstance(
+            current, (requests.exceptions.RequestException, urllib3.exceptions.HTTPError)
+        ):
+            found = current
+        reason = getattr(current, "reason", None)
+        if isinstance(reason, BaseException):
+            current = reason
+        elif current.args and isinstance(current.args[0], BaseException):
+            current = current.args[0]
+        else:
+            current = current.__cause__ or current.__context__
+    return found
+
+
+def _invalid_message(
+    error: requests.exceptions.ConnectionError, url: str
+) -> requests.exceptions.ConnectionError:
+    """:class:`InvalidMessage` when ``error`` says the answer was not valid
+    HTTP or was cut short; ``error`` itself otherwise."""
+    reason = error.args[0] if error.args else None
+    if isinstance(reason, urllib3.exceptions.ProtocolError) and len(reason.args) > 1:
+        reason = reason.args[1]
+    if not isinstance(reason, http.client.HTTPException):
+        return error
+    if isinstance(reason, http.client.RemoteDisconnected):
+        detail = "the server closed the connection without answering the upgrade request"
+    elif isinstance(reason, http.client.IncompleteRead):
+        detail = "the server's answer was cut short"
+    elif isinstance(reason, http.client.LineTooLong):
+        detail = f"the server's answer has a line too long ({reason})"
+    else:
+        detail = f"the server's answer is not valid HTTP: {str(reason)[:100]!r}"
+    invalid = InvalidMessage(f"invalid answer from {ws_url(url)}: {detail}")
+    invalid.__cause__ = reason
+    return invalid
 
 
 def _follow_redirect(
@@ -479,46 +547,70 @@ def _follow_redirect(
     response: requests.Response,
     prepared: requests.PreparedRequest,
 ) -> requests.PreparedRequest:
-    """The next request of a redirect, with requests' rules (auth dropped
-    across hosts, cookies, method); refuse a downgrade from TLS."""
-    location = response.headers.get("Location")
+    """The next request of a redirect, built as requests'
+    ``Session.resolve_redirects`` builds it (relative and scheme-relative
+    targets, cookies of the request and the session for the new URL,
+    ``Authorization`` dropped across hosts, netrc for the new host,
+    ``Proxy-Authorization`` dropped); ``ws(s)://`` targets in any case are
+    accepted, and a downgrade from TLS is refused."""
+    location = session.get_redirect_target(response)
     if not location:
         _read_error_body(response)
         raise InvalidStatus(response)
-    target = urllib.parse.urljoin(str(prepared.url), http_url(location))
-    old_scheme = urllib.parse.urlsplit(str(prepared.url)).scheme
-    new_scheme = urllib.parse.urlsplit(target).scheme
+    if location.startswith("//"):
+        location = f"{urllib.parse.urlsplit(str(response.url)).scheme}:{location}"
+    location = http_url(location)
+    parsed = urllib.parse.urlsplit(location)
+    if parsed.netloc:
+        target = requests.utils.requote_uri(location)
+    else:
+        target = urllib.parse.urljoin(str(response.url), requests.utils.requote_uri(location))
+    old_scheme = urllib.parse.urlsplit(str(prepared.url)).scheme.lower()
+    new_scheme = urllib.parse.urlsplit(target).scheme.lower()
     if new_scheme not in ("http", "https"):
-        raise InvalidHandshake(f"cannot follow a redirect to {location}: not a WebSocket URI")
-    if old_scheme == "https" and new_scheme == "http":
+        _read_error_body(response)
         raise InvalidHandshake(
-            f"refused a redirect from {_ws(str(prepared.url))} to {_ws(target)}: "
+            f"cannot follow a redirect to {redact_url(location)}: not a WebSocket URI"
+        )
+    if old_scheme == "https" and new_scheme == "http":
+        _read_error_body(response)
+        raise InvalidHandshake(
+            f"refused a redirect from {ws_url(str(prepared.url))} to {ws_url(target)}: "
             "it would drop TLS (wss:// to ws://)"
         )
     _read_error_body(response)
     redirected = prepared.copy()
     redirected.url = target
-    redirected.headers.pop("Cookie", None)
-    # As requests does: the request's own cookies, the answer's, the session's.
-    jar = redirected._cookies  # type: ignore[attr-defined]
-    extract_cookies_to_jar(jar, prepared, response.raw)  # type: ignore[no-untyped-call]
-    merge_cookies(jar, session.cookies)  # type: ignore[no-untyped-call]
-    redirected.prepare_cookies(jar)
-    session.rebuild_auth(redirected, response)  # type: ignore[no-untyped-call]
+    session.rebuild_method(redirected, response)
+    headers = redirected.headers
+    headers.pop("Cookie", None)
+    cookie_jar = redirected._cookies
+    if cookie_jar is None:  # prepare_cookies always sets it; for the type checker
+        cookie_jar = requests.cookies.RequestsCookieJar()
+    extract_cookies_to_jar(cookie_jar, prepared, response.raw)
+    merge_cookies(cookie_jar, session.cookies)
+    redirected.prepare_cookies(cookie_jar)
+    # requests drops Proxy-Authorization on every redirect (and re-adds it
+    # only for plain-HTTP forwarding, which never happens here: the route
+    # always tunnels, so the server would see it).
+    headers.pop("Proxy-Authorization", None)
+    session.rebuild_auth(redirected, response)
     response.close()
     return redirected
 
 
-def _ws(url: str) -> str:
-    if url.startswith("https:"):
-        return "wss:" + url[6:]
-    if url.startswith("http:"):
-        return "ws:" + url[5:]
-    return url
+def _as_sent(response: requests.Response) -> None:
+    """Make the requests of ``response`` and its history show what went on
+    the wire: ``user_agent_header=None`` went out as urllib3's SKIP_HEADER
+    marker, which means no User-Agent at all."""
+    for sent in [response.request, *(earlier.request for earlier in response.history)]:
+        if sent is not None and sent.headers.get("User-Agent") == SKIP_HEADER:
+            del sent.headers["User-Agent"]
 
 
 def _read_error_body(response: requests.Response) -> None:
     """Read a non-101 answer's body (bounded) so ``response.text`` works."""
+    _as_sent(response)
     try:
         body = response.raw.read(_MAX_ERROR_BODY, decode_content=True)
         response._content = body or b""
@@ -542,7 +634,7 @@ def _take_over(response: requests.Response) -> Upgraded:
     raw._pool = None
     connection.sock = None
     if reader is not None:
-        raw._fp.fp = None  # type: ignore[union-attr]
+        raw._fp.fp = None
         reader.close()
     if pool is not None:
         if isinstance(pool, _StreamPool):
@@ -556,6 +648,7 @@ def _take_over(response: requests.Response) -> Upgraded:
                 pass
     raw_socket = getattr(sock, "socket", sock)
     sock.settimeout(None)
+    _as_sent(response)
     return Upgraded(
         sock=sock,
         raw_socket=raw_socket,

@@ -177,19 +177,19 @@ def test_accepted_answers() -> None:
 @pytest.mark.parametrize(
     ("factory_kwargs", "params", "words"),
     [
-        ({}, [("unknown", None)], "unknown parameter"),
-        ({}, [("server_no_context_takeover", None)] * 2, "repeats"),
+        ({}, [("unknown", None)], "invalid parameter name"),
+        ({}, [("server_no_context_takeover", None)] * 2, "duplicate parameter"),
         ({}, [("server_no_context_takeover", "1")], "takes no value"),
         ({}, [("server_max_window_bits", "7")], "out of range"),
         ({}, [("server_max_window_bits", "16")], "out of range"),
-        ({}, [("server_max_window_bits", "010")], "invalid value"),
-        ({}, [("server_max_window_bits", None)], "invalid value"),
+        ({}, [("server_max_window_bits", "010")], "value for parameter"),
+        ({}, [("server_max_window_bits", None)], "value for parameter"),
         ({"server_max_window_bits": 10}, [("server_max_window_bits", "12")], "at most 10"),
         ({"server_max_window_bits": 10}, [], "does not include"),
         ({"server_no_context_takeover": True}, [], "does not include"),
         ({"client_max_window_bits": None}, [("client_max_window_bits", "10")], "did not offer"),
         ({"client_max_window_bits": 10}, [("client_max_window_bits", "11")], "at most 10"),
-        ({}, [("client_max_window_bits", None)], "invalid value"),
+        ({}, [("client_max_window_bits", None)], "value for parameter"),
     ],
 )
 def test_rejected_answers(

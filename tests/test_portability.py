@@ -143,7 +143,7 @@ print("PORTABLE-OK")
     assert "PORTABLE-OK" in result.stdout
 
 
-@pytest.mark.timeout(600)
+@pytest.mark.timeout(900)  # the child's own bound (subprocess timeout below), not pytest's 120 s
 def test_io_modules_pass_without_poll() -> None:
     """The modules that do I/O pass again with poll()/epoll() removed."""
     code = (

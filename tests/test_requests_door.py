@@ -83,7 +83,8 @@ def test_basic_auth_from_session_argument_and_url(ws_server: Any) -> None:
     assert info.value.response.status_code == 401
     assert info.value.response.text == "who are you?\n"
     assert isinstance(info.value, requests.exceptions.HTTPError)
-    assert "401" in str(info.value) and server.uri.replace("ws", "http") in str(info.value)
+    assert "401" in str(info.value) and server.uri in str(info.value)
+    assert "Basic" in str(info.value) and "who are you?" in str(info.value)
 
 
 def test_digest_auth_retries_within_open_timeout(ws_server: Any) -> None:
@@ -311,9 +312,51 @@ def test_user_agent_rule(ws_server: Any) -> None:
     with session.ws_connect(server.uri, user_agent_header="explicit/4"):
         pass
     assert server.request_headers[-1]["User-Agent"] == "explicit/4"
-    with session.ws_connect(server.uri, user_agent_header=None):
+    with session.ws_connect(server.uri, user_agent_header=None) as ws:
         pass
     assert "User-Agent" not in server.request_headers[-1]
+    # request.headers shows what went on the wire, not urllib3's skip marker
+    assert "User-Agent" not in ws.request.headers
+    # additional_headers wins over everything, as in websockets
+    with session.ws_connect(
+        server.uri,
+        user_agent_header="explicit/4",
+        headers={"User-Agent": "per-call/3"},
+        additional_headers={"user-agent": "additional/5"},
+    ) as ws:
+        pass
+    assert server.request_headers[-1].get_all("User-Agent") == ["additional/5"]
+    assert ws.request.headers["User-Agent"] == "additional/5"
+    with session.ws_connect(
+        server.uri, user_agent_header=None, additional_headers=[("User-Agent", "additional/6")]
+    ):
+        pass
+    assert server.request_headers[-1]["User-Agent"] == "additional/6"
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "expected"),
+    [
+        ({}, requests_ws.USER_AGENT),
+        ({"user_agent_header": "explicit/1"}, "explicit/1"),
+        ({"additional_headers": {"User-Agent": "additional/2"}}, "additional/2"),
+        ({"user_agent_header": None}, None),
+    ],
+)
+def test_connect_request_to_a_proxy_carries_the_user_agent(
+    scripted_http: Any, kwargs: dict[str, Any], expected: str | None
+) -> None:
+    from .peers.scripted_http import header
+
+    proxy = scripted_http(
+        lambda sock, head: sock.sendall(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n")
+    )
+    with pytest.raises(requests_ws.InvalidProxyStatus):
+        requests_ws.connect(
+            "ws://backend.example/", proxy=f"http://127.0.0.1:{proxy.port}", **kwargs
+        )
+    assert proxy.heads[-1].startswith(b"CONNECT backend.example:80 ")
+    assert header(proxy.heads[-1], "User-Agent") == expected
 
 
 def test_headers_params_origin_and_hooks(ws_server: Any) -> None:

@@ -32,12 +32,16 @@ import requests.auth
 from websockets.asyncio.server import ServerConnection
 from websockets.http11 import Request, Response
 
+import requests_ws
+from requests_ws.deadline import Deadline
 from requests_ws.exceptions import (
     InvalidHandshake,
+    InvalidProxy,
     InvalidStatus,
     OpenTimeout,
     ProxyError,
 )
+from requests_ws.routes import RouteOptions
 from requests_ws.transport import Upgraded, open_upgraded
 
 # -- helpers -----------------------------------------------------------------------
@@ -58,13 +62,14 @@ def upgrade(uri: str, session: requests.Session | None = None, **kwargs: Any) ->
     """open_upgraded with the WebSocket headers and no environment proxy."""
     requests_kwargs = kwargs.pop("requests_kwargs", {})
     headers = kwargs.pop("headers", upgrade_headers())
-    kwargs.setdefault("open_timeout", 5)
+    open_timeout = kwargs.pop("open_timeout", 5)
     return open_upgraded(
         session or requests.Session(),
         uri,
         headers=headers,
         requests_kwargs=requests_kwargs,
-        **kwargs,
+        route_options=RouteOptions(**kwargs),
+        deadline=Deadline(open_timeout, uri),
     )
 
 
@@ -871,8 +876,9 @@ def test_header_merge_and_user_agent(ws_server: Any) -> None:
 
 
 def test_unknown_requests_kwargs_are_a_type_error(ws_server: Any) -> None:
+    # Keyword checks live at the doors (requests_ws.arguments), before any I/O.
     with pytest.raises(TypeError, match="stream"):
-        upgrade("ws://127.0.0.1:9/", requests_kwargs={"stream": True})
+        requests_ws.connect("ws://127.0.0.1:9/", stream=True)  # type: ignore[call-arg]
 
 
 # -- errors and open_timeout -------------------------------------------------------
@@ -1122,7 +1128,7 @@ def test_socks_without_a_server_is_a_proxy_error(ws_server: Any) -> None:
     port = free_port()
     with pytest.raises(ProxyError, match=re.escape(f"socks5h://127.0.0.1:{port}")):
         upgrade(server.uri, proxy=f"socks5h://user:pw@127.0.0.1:{port}")
-    with pytest.raises(ProxyError, match="unsupported proxy scheme"):
+    with pytest.raises(InvalidProxy, match="unsupported scheme"):
         upgrade(server.uri, proxy="ftp://127.0.0.1:21")
 
 

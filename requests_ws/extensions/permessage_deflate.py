@@ -12,7 +12,14 @@ import zlib
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ..exceptions import NegotiationError, PayloadTooBig, ProtocolError
+from ..errors import (
+    DuplicateParameter,
+    InvalidParameterName,
+    InvalidParameterValue,
+    NegotiationError,
+    PayloadTooBig,
+    ProtocolError,
+)
 from ..frames import OP_BINARY, OP_CONT, OP_TEXT, Frame
 from .base import ClientExtensionFactory, Extension, ExtensionParameter
 
@@ -126,14 +133,13 @@ class PerMessageDeflate(Extension):
 
 def _window_bits(name: str, value: str | None) -> int:
     if value is None or not value.isdigit() or (len(value) > 1 and value[0] == "0"):
-        raise NegotiationError(
-            f"invalid value for {name} in the server's permessage-deflate answer: {value!r} "
-            "(expected an integer from 8 to 15)"
+        raise InvalidParameterValue(
+            name, value, f"expected an integer from 8 to 15 in the server's {_NAME} answer"
         )
     bits = int(value)
     if not 8 <= bits <= 15:
-        raise NegotiationError(
-            f"{name}={bits} in the server's permessage-deflate answer is out of range (8-15)"
+        raise InvalidParameterValue(
+            name, value, f"out of range (8-15) in the server's {_NAME} answer"
         )
     return bits
 
@@ -215,13 +221,12 @@ class ClientPerMessageDeflateFactory(ClientExtensionFactory):
         client_max_window_bits: int | None = None
         for name, value in params:
             if name in seen:
-                raise NegotiationError(f"the server's permessage-deflate answer repeats {name}")
+                raise DuplicateParameter(name, _NAME)
             seen.add(name)
             if name in ("server_no_context_takeover", "client_no_context_takeover"):
                 if value is not None:
-                    raise NegotiationError(
-                        f"{name} takes no value, but the server's permessage-deflate "
-                        f"answer has {name}={value}"
+                    raise InvalidParameterValue(
+                        name, value, f"{name} takes no value in the server's {_NAME} answer"
                     )
                 if name == "server_no_context_takeover":
                     server_no_context_takeover = True
@@ -248,9 +253,7 @@ class ClientPerMessageDeflateFactory(ClientExtensionFactory):
                         f" but the client offered at most {offered_bits}"
                     )
             else:
-                raise NegotiationError(
-                    f"unknown parameter {name!r} in the server's permessage-deflate answer"
-                )
+                raise InvalidParameterName(name, _NAME)
         if self.server_no_context_takeover and not server_no_context_takeover:
             raise NegotiationError(
                 "the client asked for server_no_context_takeover but the server's answer "

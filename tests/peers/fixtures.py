@@ -190,3 +190,21 @@ def stunnel_proxy(tls: TLSFiles) -> Iterator[Any]:
     yield front
     front.stop()
     backend.stop()
+
+
+@pytest.fixture
+def scripted_http() -> Iterator[Callable[..., Any]]:
+    """Factory: ``scripted_http(handler, tls=None)`` starts a scripted HTTP peer
+    (tests/peers/scripted_http.py); handler errors are raised at teardown."""
+    from .scripted_http import ScriptedHTTPServer
+
+    servers: list[ScriptedHTTPServer] = []
+
+    def start(handler: Any, **kwargs: Any) -> ScriptedHTTPServer:
+        server = ScriptedHTTPServer(handler, **kwargs)
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()
