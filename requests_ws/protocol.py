@@ -323,14 +323,24 @@ class ClientProtocol:
         # The common frame -- a whole, small, unmasked text or binary message
         # without extensions -- is handled here in a few steps.
         simple = not self.extensions and (self.max_size is None or self.max_size >= 125)
+        max_size = 65535 if self.max_size is None else self.max_size
         events = self._events
         while end - pos >= 2:
             first, second = buffer[pos], buffer[pos + 1]
-            if simple and second < 126 and (first == 0x81 or first == 0x82):
-                stop = pos + 2 + second
+            if simple and (first == 0x81 or first == 0x82) and second <= 126:
+                if second < 126:
+                    start = pos + 2
+                    stop = start + second
+                elif end - pos >= 4:
+                    size = (buffer[pos + 2] << 8) | buffer[pos + 3]
+                    start = pos + 4
+                    # A non-minimal length or one above max_size: the full checks below.
+                    stop = start + size if 126 <= size <= max_size else end + 1
+                else:
+                    stop = end + 1
                 # Not inside a message, nor after a partial check of this frame.
                 if stop <= end and not self._in_message and self._decoder is None:
-                    payload = bytes(view[pos + 2 : stop])
+                    payload = bytes(view[start:stop])
                     pos = stop
                     if first == 0x81:
                         events.append(Fragment(payload.decode(), True, True, True))
@@ -562,10 +572,14 @@ class ClientProtocol:
             raise ProtocolError("cannot start a new message inside a fragmented message")
         self._sending_fragments = not fin
         length = len(payload)
-        if length < 126 and not self.extensions:
+        if length < 65536 and not self.extensions:
             key = self._mask_key()
             first = (0x80 if fin else 0) | opcode
-            return bytes((first, 0x80 | length)) + key, apply_mask(payload, key)
+            if length < 126:
+                header = bytes((first, 0x80 | length))
+            else:
+                header = bytes((first, 0xFE, length >> 8, length & 0xFF))
+            return header + key, apply_mask(payload, key)
         if self.extensions:
             frame = Frame(opcode, bytes(payload), fin)
             for extension in self.extensions:
