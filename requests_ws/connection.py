@@ -237,6 +237,8 @@ class ClientConnection:
         # Between recv() returning a message and the application's next
         # recv(): replies it sends meanwhile go out before a close frame.
         self._app_busy = False
+        # Dropping the rest of a message that arrived while closing with a full queue.
+        self._discarding = False
         # The right to call recv() / recv_streaming(): one caller at a time.
         self._recv_guard = threading.Lock()
 
@@ -385,9 +387,12 @@ class ClientConnection:
                 if queue.terminal is not None and queue.terminal_reached:
                     cond.release()
                     try:
-                        self._reach_terminal()
+                        self._reach_terminal(deadline)
                     finally:
                         cond.acquire()
+                    # Closed, or closing past the caller's deadline (the
+                    # background thread enforces close_timeout from here).
+                    raise self._closed_exception()
                 if self._terminated:
                     raise self._closed_exception()
                 if self._reader is None:
@@ -458,7 +463,9 @@ class ClientConnection:
                         raise TimeoutError("timed out while waiting for a message")
                     continue
             polled = True
-            if self._read_once(deadline, deadline, streaming):
+            # Owed pongs: begun only if the socket takes them now (else the
+            # background thread retries), so this never waits on a writer.
+            if self._read_once(0.0, _at_least(deadline, CONTROL_WRITE), streaming):
                 return
 
     def _read_once(
@@ -542,6 +549,13 @@ class ClientConnection:
             if kind is Fragment:
                 if debug:
                     self.logger.debug("< %s", _describe(event))
+                if self._discarding or (
+                    event.first and queue.paused and protocol.close_sent is not None
+                ):
+                    # Closing with a full queue: still read, for the close
+                    # frame and the end of stream, but keep no more messages.
+                    self._discarding = not event.fin
+                    continue
                 queue.put(event)
                 if event.fin and self._role_wanted:
                     notify = True
@@ -594,14 +608,18 @@ class ClientConnection:
             # Reading goes on until the server closes TCP.
             self._wake_background_locked()
 
-    def _reach_terminal(self) -> None:
+    def _reach_terminal(self, caller_deadline: float | None) -> None:
         """The application reached the server's close or a failure: answer it
-        and wait for the end of the connection (bounded by close_timeout)."""
+        and wait for the end of the connection, bounded by close_timeout and by
+        the caller's own deadline (then the background thread ends it)."""
         with self._lock:
             self._answer_terminal_locked()
         deadline = self._close_deadline()
         self._flush_owed_quietly(deadline)
-        self._wait_closed(deadline)
+        if caller_deadline is not None and (deadline is None or caller_deadline < deadline):
+            self._wait_closed(caller_deadline, end_anyway=False)
+        else:
+            self._wait_closed(deadline)
 
     def _flush_owed_quietly(self, deadline: float | None) -> None:
         """Write owed frames; a failure has ended the connection already."""
@@ -697,8 +715,7 @@ class ClientConnection:
                         if sent < len(frame):
                             writer.write(frame[sent:], None, begin_by=CONTINUING if sent else None)
                     else:
-                        writer.write(header, None)
-                        writer.write(body, None, begin_by=CONTINUING)
+                        self._write_header_and_body(header, body, None)
                 except OSError as exc:
                     if not self._terminated:
                         self._on_cut(exc)
@@ -757,8 +774,7 @@ class ClientConnection:
                 if len(body) < _LARGE_WRITE:
                     writer.write(header + body, deadline)
                 else:
-                    writer.write(header, deadline)
-                    writer.write(body, deadline, begin_by=CONTINUING)
+                    self._write_header_and_body(header, body, deadline)
             except NotBegun as exc:
                 if changes_state:
                     self._on_cut(exc)
@@ -774,6 +790,20 @@ class ClientConnection:
                 raise self._closed_exception() from exc
         finally:
             writer.release_frame_lock(deadline)
+
+    def _write_header_and_body(self, header: bytes, body: bytes, deadline: float | None) -> None:
+        """Write a large frame as two buffers; an interrupt between them (or
+        any failure but a timeout before the first byte) cuts the frame."""
+        writer = self._writer
+        try:
+            writer.write(header, deadline)
+            writer.write(body, deadline, begin_by=CONTINUING)
+        except NotBegun:
+            raise
+        except BaseException as exc:
+            if not self._terminated:
+                self._on_cut(exc)
+            raise
 
     def _send_fragments(
         self,
@@ -839,6 +869,8 @@ class ClientConnection:
             self._check_sendable()
             try:
                 writer.write(frame, _at_least(deadline, CONTROL_WRITE), begin_by=deadline)
+            except TimeoutError:
+                raise  # NotBegun: nothing sent; or cut: the connection has ended
             except OSError as exc:
                 raise self._closed_exception() from exc
         finally:
@@ -963,9 +995,10 @@ class ClientConnection:
         timeout = self.close_timeout
         return None if timeout is None else time.monotonic() + timeout
 
-    def _wait_closed(self, deadline: float | None) -> None:
+    def _wait_closed(self, deadline: float | None, end_anyway: bool = True) -> None:
         """Wait for the end of the connection until ``deadline``, reading in
-        this thread when nobody else reads; then end it anyway."""
+        this thread when nobody else reads; then end it anyway (unless not
+        ``end_anyway``: a caller's own deadline, not the closing one)."""
         cond = self._cond
         with cond:
             while not self._terminated:
@@ -987,7 +1020,8 @@ class ClientConnection:
                     cond.wait(remaining)
                 finally:
                     self._readers_wanted -= 1
-        self._terminate(TimeoutError("timed out while closing the connection"))
+        if end_anyway:
+            self._terminate(TimeoutError("timed out while closing the connection"))
 
     def _read_until_end(self, deadline: float | None) -> None:
         stream = self._stream
@@ -1123,10 +1157,13 @@ class ClientConnection:
             return False, _RECHECK, False
         queue = self._queue
         closing = queue.terminal is not None or self.protocol.close_sent is not None
-        if self._readers_wanted or closing:
+        if closing:
             return True, None, False
         if queue.paused:
+            # Not even for ping(): a pong missed while paused is excused.
             return False, None, True  # recv() wakes it when the queue drains
+        if self._readers_wanted:
+            return True, None, False
         idle = now - self._caller_left_at
         if idle >= _GRACE:
             return True, None, False

@@ -265,13 +265,15 @@ class ClientProtocol:
         socket straight into this buffer (``recv_into``) and then call
         :meth:`direct_received`; ``receive_data`` works too.
         """
-        if self._direct is None:
+        if self._direct is None or self._receive_stopped:
             return None
         target, filled = self._direct[0], self._direct[1]
         return memoryview(target)[filled:]
 
     def direct_received(self, size: int) -> None:
         """``size`` more bytes were written into :meth:`direct_buffer`."""
+        if self._receive_stopped:
+            return
         try:
             self._advance_direct(size)
         except (ProtocolError, PayloadTooBig, UnicodeDecodeError) as exc:
@@ -296,6 +298,7 @@ class ClientProtocol:
         self.eof_received = True
         self._receive_stopped = True
         self._buffer = bytearray()
+        self._direct = None
         # Without a stream there is no connection left, closing handshake or not.
         self.state = State.CLOSED
 
@@ -638,6 +641,7 @@ class ClientProtocol:
         if self.close_sent is not None:
             return b""
         self._receive_stopped = True
+        self._direct = None
         return self.send_close(code, reason)
 
     @staticmethod

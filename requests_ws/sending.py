@@ -204,13 +204,17 @@ class FrameWriter:
         total = len(view)
         written = 0
         fresh = begin_by is not CONTINUING
+        # Set before each send: an interrupt that lands after send() returned
+        # but before ``written`` counts it must still be taken as a cut.
+        attempted = False
         try:
             while written < total:
                 try:
+                    attempted = True
                     written += stream.send(view[written:])
                     continue
                 except WRITE_WOULD_BLOCK:
-                    pass
+                    attempted = False
                 if fresh and not written:
                     limit = deadline if begin_by is None else begin_by
                     assert not isinstance(limit, _Continuing)
@@ -232,7 +236,7 @@ class FrameWriter:
             raise
         except BaseException as exc:
             # A broken socket ends the connection too, even before a byte.
-            if written or not fresh or isinstance(exc, OSError):
+            if written or attempted or not fresh or isinstance(exc, OSError):
                 self.on_cut(exc)
             raise
         finally:

@@ -741,3 +741,78 @@ def test_reading_resumes_when_the_queue_drains(raw_server: Any) -> None:
     assert [ws.recv(timeout=5) for _ in range(2)] == ["m3", "m4"]
     with pytest.raises(ConnectionClosedOK):
         ws.recv(timeout=5)
+
+
+# -- found in review -------------------------------------------------------------------
+
+
+def test_recv_deadline_holds_at_a_close_whose_tcp_stays_open(raw_server: Any) -> None:
+    def script(peer: RawPeer) -> None:
+        peer.send_close(1000)
+        peer.expect_close()
+        time.sleep(3)  # the server keeps TCP open past the client's deadline
+
+    server = raw_server(script)
+    ws = requests_ws.connect(server.uri, compression=None, close_timeout=5)
+    started = time.monotonic()
+    with pytest.raises(ConnectionClosedOK):
+        ws.recv(timeout=0.5)
+    assert time.monotonic() - started < 1.0
+    ws.close_timeout = 0
+    ws.close()
+
+
+def test_a_waiting_ping_does_not_lift_flow_control(raw_server: Any) -> None:
+    stop = threading.Event()
+
+    def script(peer: RawPeer) -> None:
+        batch = frame_bytes(0x2, b"m" * 100) * 1_000
+        peer.sock.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                peer.sock.sendall(batch)
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+
+    server = raw_server(script)
+    ws = requests_ws.connect(server.uri, compression=None, max_queue=16, close_timeout=0.5)
+    try:
+        deadline = time.monotonic() + 5
+        while not ws._queue.paused and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert ws._queue.paused
+        with pytest.raises(TimeoutError):
+            ws.ping(timeout=1)
+        # One read's worth at most beyond the mark, not everything the peer sent.
+        assert len(ws._queue) < 2_000, len(ws._queue)
+    finally:
+        stop.set()
+        ws.close()
+    assert len(ws._queue) < 2_000, len(ws._queue)
+
+
+def test_ping_that_cannot_begin_is_a_timeout_not_a_close(raw_server: Any) -> None:
+    resume = threading.Event()
+
+    def script(peer: RawPeer) -> None:
+        resume.wait(30)
+
+    server = raw_server(script, headers=DEFLATE)
+    ws = requests_ws.connect(server.uri, compression="deflate", close_timeout=0.5)
+    try:
+        block = os.urandom(1024)
+        for _ in range(100_000):
+            try:
+                ws.send(block, timeout=0.2)
+            except TimeoutError:
+                break
+        assert not ws.closed
+        with pytest.raises(TimeoutError) as info:
+            ws.ping(timeout=0.3)
+        assert not isinstance(info.value, ConnectionClosed)
+        assert not ws.closed
+    finally:
+        resume.set()
+        ws.close()

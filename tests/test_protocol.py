@@ -808,3 +808,15 @@ def test_large_text_fragments_split_characters() -> None:
     data = frame_bytes(0x1, encoded[:70001], fin=False) + frame_bytes(0x0, encoded[70001:])
     events = feed(data, chunk=4096, max_size=None)
     assert "".join(event.data for event in events) == text  # type: ignore[union-attr,misc]
+
+
+def test_large_frame_read_directly_is_dropped_after_the_client_failed() -> None:
+    protocol = ClientProtocol(max_size=None)
+    frame = frame_bytes(0x2, b"\x00" * 100_000)
+    protocol.receive_data(frame[:1000])
+    assert protocol.direct_buffer() is not None
+    protocol.fail(1011)
+    assert protocol.direct_buffer() is None
+    protocol.direct_received(500)
+    protocol.receive_data(frame[1000:])
+    assert protocol.events_received() == []
