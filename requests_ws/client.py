@@ -18,7 +18,7 @@ import ssl as ssl_module
 import urllib.parse
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from http.cookiejar import CookieJar
-from typing import TYPE_CHECKING, Any, Literal, TypedDict
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias, TypedDict
 
 import requests
 import requests.utils
@@ -50,7 +50,8 @@ __all__ = [
 ]
 
 HeadersLike = Mapping[str, str | bytes] | Iterable[tuple[str, str | bytes]]
-LoggerLike = logging.Logger | logging.LoggerAdapter[Any] | str
+# A string: LoggerAdapter is subscriptable at run time only from Python 3.11.
+LoggerLike: TypeAlias = "logging.Logger | logging.LoggerAdapter[Any] | str"
 AuthLike = tuple[str, str] | requests.auth.AuthBase | Callable[..., Any]
 CertLike = str | tuple[str, str]
 
