@@ -150,15 +150,7 @@ class InvalidHeader(InvalidHandshake):
         super().__init__(name, value)
 
     def __str__(self) -> str:
-        if self.value is None:
-            text = f"missing {self.name} header"
-        elif self.value == "":
-            text = f"empty {self.name} header"
-        else:
-            text = f"invalid {self.name} header: {self.value}"
-        if self.explanation:
-            text += f" ({self.explanation})"
-        return text
+        return _describe(f"{self.name} header", self.value, self.explanation)
 
 
 class InvalidHeaderFormat(InvalidHeader):
@@ -220,15 +212,7 @@ class InvalidParameterValue(NegotiationError):
         super().__init__(name, value)
 
     def __str__(self) -> str:
-        if self.value is None:
-            text = f"missing value for parameter {self.name}"
-        elif self.value == "":
-            text = f"empty value for parameter {self.name}"
-        else:
-            text = f"invalid value for parameter {self.name}: {self.value}"
-        if self.explanation:
-            text += f" ({self.explanation})"
-        return text
+        return _describe(f"value for parameter {self.name}", self.value, self.explanation)
 
 
 class ProtocolError(WebSocketException):
@@ -260,3 +244,16 @@ class InvalidState(WebSocketException, AssertionError):
 
 class ConcurrencyError(WebSocketException, RuntimeError):
     """Two threads did at once what only one may do, such as calling ``recv``."""
+
+
+def _describe(what: str, value: str | None, explanation: str) -> str:
+    """ "missing X", "empty X" or "invalid X: value", and why."""
+    if value is None:
+        text = f"missing {what}"
+    elif value == "":
+        text = f"empty {what}"
+    else:
+        text = f"invalid {what}: {value}"
+    if explanation:
+        text += f" ({explanation})"
+    return text
