@@ -72,6 +72,9 @@ class State(enum.IntEnum):
     CLOSED = 3
 
 
+_OPEN = State.OPEN
+
+
 @dataclasses.dataclass(slots=True)
 class Fragment:
     """A piece of a data message: one frame, or the part of a large frame read so far.
@@ -133,6 +136,12 @@ _KNOWN_OPCODES = frozenset({OP_CONT, OP_TEXT, OP_BINARY, OP_CLOSE, OP_PING, OP_P
 _MAX_REASON_BYTES = 123
 # Bytes of os.urandom drawn at once for masking keys (256 keys).
 _MASK_POOL = 1024
+# The two header bytes of a final, masked TEXT or BINARY frame under 126
+# bytes, by opcode and length.
+_SMALL_HEADERS: dict[int, list[bytes]] = {
+    opcode: [bytes((0x80 | opcode, 0x80 | length)) for length in range(126)]
+    for opcode in (OP_TEXT, OP_BINARY)
+}
 
 
 def _reason_for(error: Exception) -> str:
@@ -642,16 +651,17 @@ class ClientProtocol:
             )
         return serialize_frame_parts(opcode, payload, fin=fin, key=self._mask_key())
 
-    def send_small(self, opcode: int, payload: bytes) -> bytes:
+    def send_small(self, opcode: int, payload: bytes) -> bytes | None:
         """Serialize a whole TEXT or BINARY message of under 64 KiB, without
-        extensions, as one frame (``send_data`` in fewer steps).
+        extensions, as one frame (``send_data`` in fewer steps); return None
+        while a fragmented message is being sent (this one must wait).
 
         Raises :class:`InvalidState` after the close frame was sent.
         """
-        if self.state is not State.OPEN or self.close_sent is not None:
+        if self.state is not _OPEN or self.close_sent is not None:
             raise InvalidState("cannot send data: the connection is closing or closed")
         if self._sending_fragments:
-            raise ProtocolError("cannot start a new message inside a fragmented message")
+            return None
         assert not self.extensions
         position = self._mask_position
         pool = self._mask_pool
@@ -662,7 +672,7 @@ class ClientProtocol:
         key = pool[position : position + 4]
         length = len(payload)
         if length < 126:
-            header = bytes((0x80 | opcode, 0x80 | length))
+            header = _SMALL_HEADERS[opcode][length]
         else:
             header = bytes((0x80 | opcode, 0xFE, length >> 8, length & 0xFF))
         return header + key + apply_mask(payload, key)
