@@ -62,7 +62,15 @@ from .exceptions import (
     ConnectionClosedOK,
     ProtocolError,
 )
-from .frames import OP_BINARY, OP_CONT, OP_TEXT, CloseCode, Opcode, check_close_code
+from .frames import (
+    OP_BINARY,
+    OP_CONT,
+    OP_TEXT,
+    CloseCode,
+    MaskedPayload,
+    Opcode,
+    check_close_code,
+)
 from .messages import MessageQueue
 from .protocol import (
     ClientProtocol,
@@ -112,6 +120,9 @@ _POOLED_BUFFERS = 16
 _DIRECT_READ_SIZE = 262144
 # Frames with a payload at least this large are written as header + payload.
 _LARGE_WRITE = 16384
+# A large payload is masked and written this many bytes at a time (a
+# multiple of 4, small enough to stay in the processor's cache).
+_MASK_PIECE = 262144
 
 _NORMAL_CODES = (CloseCode.NORMAL_CLOSURE, CloseCode.GOING_AWAY)
 _READ_WOULD_BLOCK = (BlockingIOError, InterruptedError, ssl.SSLWantReadError, ssl.SSLWantWriteError)
@@ -862,7 +873,11 @@ class ClientConnection:
                     if self._terminated:
                         raise self._closed_exception()
                     try:
-                        header, body = self.protocol.send_data(opcode, payload, fin)
+                        body: bytes | MaskedPayload
+                        if type(payload) is bytes and len(payload) >= 65536 and not changes_state:
+                            header, body = self.protocol.send_large(opcode, payload, fin)
+                        else:
+                            header, body = self.protocol.send_data(opcode, payload, fin)
                     except InvalidState:
                         raise self._closed_exception() from None
             except (ConnectionClosed, ProtocolError):
@@ -876,7 +891,7 @@ class ClientConnection:
                     "> %s %s%s", kind, _preview(payload), "" if fin else ", continued"
                 )
             try:
-                if len(body) < _LARGE_WRITE:
+                if type(body) is bytes and len(body) < _LARGE_WRITE:
                     writer.write(header + body, deadline)
                 else:
                     self._write_header_and_body(header, body, deadline)
@@ -896,13 +911,20 @@ class ClientConnection:
         finally:
             writer.release_frame_lock(deadline)
 
-    def _write_header_and_body(self, header: bytes, body: bytes, deadline: float | None) -> None:
-        """Write a large frame as two buffers; an interrupt between them (or
-        any failure but a timeout before the first byte) cuts the frame."""
+    def _write_header_and_body(
+        self, header: bytes, body: bytes | MaskedPayload, deadline: float | None
+    ) -> None:
+        """Write a large frame as a header and a body (masked piece by piece
+        when it is a MaskedPayload); an interrupt in between (or any failure
+        but a timeout before the first byte) cuts the frame."""
         writer = self._writer
         try:
             writer.write(header, deadline)
-            writer.write(body, deadline, begin_by=CONTINUING)
+            if isinstance(body, MaskedPayload):
+                for piece in body.pieces(_MASK_PIECE):
+                    writer.write(piece, deadline, begin_by=CONTINUING)
+            else:
+                writer.write(body, deadline, begin_by=CONTINUING)
         except NotBegun:
             raise
         except BaseException as exc:

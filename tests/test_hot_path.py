@@ -5,11 +5,14 @@ caller without the queue, and a one-frame message is sent with the frame lock
 alone. Each test checks that the short cut gives way where it must: frames it
 must not take (masked, non-minimal lengths, invalid UTF-8, fragments, several
 frames in one read), and a fragmented message another thread is sending.
+Large payloads are masked piece by piece as they are written and received in
+place (buffers.py): exact both ways, and what is handed out never changes.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -17,7 +20,9 @@ from typing import Any
 import pytest
 
 import requests_ws
-from requests_ws import ConnectionClosedError
+from requests_ws import ConnectionClosedError, buffers
+from requests_ws.frames import MaskedPayload
+from requests_ws.masking import apply_mask
 from requests_ws.protocol import ClientProtocol
 
 from .peers.raw_peer import RawPeer, frame_bytes
@@ -189,3 +194,56 @@ def test_receive_message_returns_only_a_lone_whole_frame() -> None:
     assert protocol.receive_message(memoryview(head[:3])) is None
     assert protocol.receive_message(memoryview(head[3:])) is None
     assert [event.data for event in protocol.events_received()] == ["abc"]  # type: ignore[union-attr]
+
+
+# -- large messages: masked piece by piece, received in place ------------------------
+
+
+def test_large_messages_both_ways_are_exact(raw_server: Any) -> None:
+    sizes = [65536, 262144 + 3, 5 * 2**20 + 1]
+    payloads = [os.urandom(size) for size in sizes]
+
+    def script(peer: RawPeer) -> None:
+        for payload in payloads:
+            got = peer.recv_message(20).payload
+            assert got == payload, "the server unmasked another payload"
+            peer.send_frame(0x2, got)
+        peer.send_close(1000)
+        peer.wait_eof()
+
+    server = raw_server(script)
+    ws = requests_ws.connect(server.uri, compression=None, max_size=None)
+    for payload in payloads:
+        ws.send(payload)
+        echoed = ws.recv(timeout=20)
+        assert type(echoed) is bytes and echoed == payload
+    ws.close()
+    server.done.wait(20)
+    server.check()
+
+
+def test_masked_payload_pieces_keep_the_key_aligned() -> None:
+    payload = os.urandom(1000)
+    key = b"\x01\x02\x03\x04"
+    whole = apply_mask(payload, key)
+    assert b"".join(MaskedPayload(payload, key).pieces(12)) == whole
+    assert len(MaskedPayload(payload, key)) == 1000
+
+
+def test_payload_buffer_hands_out_bytes_that_never_change() -> None:
+    view, owner = buffers.payload_buffer(8)
+    view[:] = b"abcdefgh"
+    late = view[2:4]  # a view still alive when the payload is taken
+    payload = buffers.take_payload(view, owner)
+    assert type(payload) is bytes and payload == b"abcdefgh"
+    late[0] = ord("Z")  # writing through it cannot change what was handed out
+    late.release()
+    assert payload == b"abcdefgh"
+    view, owner = buffers.payload_buffer(3)
+    view[:] = b"xyz"
+    assert buffers.take_payload(view, owner) == b"xyz"
+    if buffers.ACCELERATED:
+        with pytest.raises(BufferError):
+            owner.take()  # once only
+        with pytest.raises(ValueError):
+            buffers.payload_buffer(-1)
