@@ -828,9 +828,12 @@ class ClientConnection:
                 kind = "TEXT" if opcode == OP_TEXT else "BINARY"
                 self.logger.debug("> %s %s", kind, _preview(payload))
             try:
-                sent = self._stream.send(frame)
-            except WRITE_WOULD_BLOCK:
-                sent = 0
+                try:
+                    sent = self._stream.send(frame)
+                except WRITE_WOULD_BLOCK:
+                    sent = 0
+                if sent < len(frame):
+                    writer.write(frame[sent:], None, begin_by=CONTINUING if sent else None)
             except OSError as exc:
                 if not self._terminated:
                     self._on_cut(exc)
@@ -839,13 +842,6 @@ class ClientConnection:
                 # Interrupted around the write: how much went out is unknown.
                 self._on_cut(exc)
                 raise
-            if sent < len(frame):
-                try:
-                    writer.write(frame[sent:], None, begin_by=CONTINUING if sent else None)
-                except OSError as exc:
-                    if not self._terminated:
-                        self._on_cut(exc)
-                    raise self._closed_exception() from exc
         finally:
             writer.release_frame_lock(None)
         return True
