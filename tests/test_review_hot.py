@@ -1,0 +1,304 @@
+"""Reproductions for the review of the hot-path changes (review_hot brief)."""
+
+from __future__ import annotations
+
+import gc
+import logging
+import sys
+import threading
+import time
+from typing import Any
+
+import pytest
+
+import requests_ws
+from requests_ws import ConnectionClosedOK
+
+from .peers.raw_peer import RawPeer
+
+
+# -- A: one-frame send through TLS inside TLS leaves the frame in user space ------------
+
+
+def test_small_send_through_tls_inside_tls_reaches_the_server(
+    squid: Any, raw_server: Any, tls: Any
+) -> None:
+    """The last one-frame message sent before the outer socket's buffer filled
+    must still reach the server once it reads again (nothing else is sent)."""
+    resume = threading.Event()
+    sent = {"count": 0}
+    got: list[int] = []
+    all_in = threading.Event()
+
+    def script(peer: RawPeer) -> None:
+        resume.wait(60)
+        try:
+            while len(got) < sent["count"]:
+                got.append(len(peer.recv_message(timeout=5).payload))
+            all_in.set()
+        except Exception:
+            pass  # the missing message: the client's assertion says so
+        peer.send_close()
+        try:
+            peer.expect_close(5)
+        except Exception:
+            pass
+
+    server = raw_server(script, ssl_context=tls.server_context)
+    proxy = f"https://localhost:{squid.tls}"
+    ws = requests_ws.connect(
+        server.uri, proxy=proxy, verify=tls.ca_path, compression=None, ping_interval=None
+    )
+    try:
+        assert type(ws._stream).__name__ == "TunnelledTLS"
+        payload = b"x" * 16000  # a one-frame message: the _send_small path
+        for _ in range(200_000):
+            ws.send(payload)
+            sent["count"] += 1
+            if ws._stream._ciphertext:
+                break  # send() returned with ciphertext still in user space
+        else:
+            pytest.fail("the outer socket never filled")
+        resume.set()
+        arrived = all_in.wait(10)
+        assert arrived, (
+            f"server got {len(got)} of {sent['count']} messages; "
+            f"{len(ws._stream._ciphertext)} bytes of ciphertext never left the client"
+        )
+    finally:
+        resume.set()
+        ws.close()
+
+
+# -- C: an abandoned recv_streaming() finalized by the GC under the state lock ---------
+
+
+class _CollectingHandler(logging.Handler):
+    """A DEBUG handler that runs a garbage collection when armed, as any
+    allocation may while a record is logged (the connection logs frames with
+    its state lock held)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.armed = False
+        self.collecting = threading.Event()
+        self.collected = threading.Event()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if self.armed and record.getMessage().startswith("< "):
+            self.armed = False
+            self.collecting.set()
+            gc.collect()
+            self.collected.set()
+
+
+def test_abandoned_recv_streaming_finalized_under_the_state_lock(raw_server: Any) -> None:
+    go = threading.Event()
+
+    def script(peer: RawPeer) -> None:
+        peer.send_frame(0x1, b"first part", fin=False)
+        go.wait(10)
+        peer.send_frame(0x0, b" last part", fin=True)
+        peer.send_frame(0x1, b"next message")
+        peer.send_close()
+        try:
+            peer.expect_close(5)
+        except Exception:
+            pass
+
+    logger = logging.getLogger("review-hot-gc")
+    logger.setLevel(logging.DEBUG)
+    logger.propagate = False
+    handler = _CollectingHandler()
+    logger.addHandler(handler)
+    try:
+        server = raw_server(script)
+        ws = requests_ws.connect(server.uri, compression=None, logger=logger, close_timeout=1)
+        streaming = ws.recv_streaming()
+        assert next(streaming) == "first part"
+        # The generator is abandoned inside a reference cycle (as a stored
+        # exception's traceback makes one): only the cyclic GC finalizes it.
+        cycle: list[Any] = [streaming]
+        cycle.append(cycle)
+        del streaming, cycle
+        handler.armed = True
+        go.set()  # the background thread reads the rest and logs it, lock held
+        assert handler.collecting.wait(10)
+        assert handler.collected.wait(10), (
+            "the background thread deadlocked: the abandoned generator's finally "
+            "block took the state lock inside a GC pass run while it held that lock"
+        )
+        assert ws.recv(timeout=5) == " last part"
+        assert ws.recv(timeout=5) == "next message"
+        ws.close()
+    finally:
+        logger.removeHandler(handler)
+
+
+# -- B: a message taken by the short cut is lost to an interrupt after the read --------
+
+
+class _InterruptingPool(list):  # type: ignore[type-arg]
+    """The read-buffer pool; raises KeyboardInterrupt once, in one thread, when
+    the reader hands its buffer back (after the message was parsed)."""
+
+    thread: int | None = None
+
+    def append(self, item: Any) -> None:
+        if self.thread == threading.get_ident():
+            self.thread = None
+            raise KeyboardInterrupt
+        super().append(item)
+
+
+class _SignallingPoll:
+    """The caller's poll object: says when the caller waits on the socket."""
+
+    def __init__(self, real: Any) -> None:
+        self.real = real
+        self.waiting = threading.Event()
+
+    def poll(self, *args: Any) -> Any:
+        self.waiting.set()
+        return self.real.poll(*args)
+
+
+def test_interrupt_after_a_whole_message_was_read_keeps_it(
+    raw_server: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from requests_ws import connection
+
+    send_two = threading.Event()
+    poll_box: dict[str, _SignallingPoll] = {}
+    ready = threading.Event()
+
+    def script(peer: RawPeer) -> None:
+        ready.wait(10)
+        assert poll_box["poll"].waiting.wait(10)
+        peer.send_frame(0x1, b"one")
+        send_two.wait(10)
+        peer.send_frame(0x1, b"two")
+        peer.send_close()
+        try:
+            peer.expect_close(5)
+        except Exception:
+            pass
+
+    server = raw_server(script)
+    ws = requests_ws.connect(server.uri, compression=None, ping_interval=None)
+    pool = _InterruptingPool()
+    monkeypatch.setattr(connection, "_READ_BUFFERS", pool)
+    if getattr(ws._readiness, "read_poll", None) is not None:
+        poll_box["poll"] = _SignallingPoll(ws._readiness.read_poll)
+        ws._readiness.read_poll = poll_box["poll"]
+    else:  # select(): signal from wait_readable instead
+        poll_box["poll"] = _SignallingPoll(None)
+        real_wait = ws._readiness.wait_readable
+
+        def wait_readable(timeout: float | None) -> bool:
+            poll_box["poll"].waiting.set()
+            return real_wait(timeout)
+
+        ws._readiness.wait_readable = wait_readable  # type: ignore[method-assign]
+    outcome: dict[str, Any] = {}
+
+    def first() -> None:
+        pool.thread = threading.get_ident()
+        try:
+            outcome["first"] = ws.recv(timeout=10)
+        except BaseException as exc:
+            outcome["first"] = exc
+
+    thread = threading.Thread(target=first)
+    # Keep the background thread from reading first: it reads only when the
+    # caller is away; the caller is in recv() below before the server sends.
+    thread.start()
+    ready.set()
+    thread.join(10)
+    assert isinstance(outcome.get("first"), KeyboardInterrupt), outcome
+    send_two.set()
+    assert ws.recv(timeout=10) == "one", "the message read before the interrupt was lost"
+    assert ws.recv(timeout=10) == "two"
+    with pytest.raises(ConnectionClosedOK):
+        ws.recv(timeout=10)
+
+
+# -- D: an interrupt just after lock.acquire() returns (before ``try:``) ---------------
+
+
+class _SignalAfterAcquire:
+    """The state lock as CPython runs it when a signal is pending: the handler
+    runs right after a CALL returns, so ``lock.acquire()`` can raise with the
+    lock held; ``with lock:`` cannot (BEFORE_WITH runs no handler)."""
+
+    def __init__(self, real: threading.Lock) -> None:
+        self.real = real
+        self.thread: int | None = None
+
+    def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
+        acquired = self.real.acquire(blocking, timeout)
+        if acquired and self.thread == threading.get_ident():
+            self.thread = None
+            raise KeyboardInterrupt
+        return acquired
+
+    def release(self) -> None:
+        self.real.release()
+
+    def locked(self) -> bool:
+        return self.real.locked()
+
+    def __enter__(self) -> bool:
+        return self.real.acquire()
+
+    def __exit__(self, *args: Any) -> None:
+        self.real.release()
+
+
+def test_interrupt_right_after_the_read_path_takes_the_state_lock(raw_server: Any) -> None:
+    waiting = threading.Event()
+
+    def script(peer: RawPeer) -> None:
+        waiting.wait(10)
+        peer.send_frame(0x1, b"one")
+        try:
+            peer.expect_close(5)
+        except Exception:
+            pass
+        peer.send_close()
+
+    server = raw_server(script)
+    ws = requests_ws.connect(server.uri, compression=None, ping_interval=None, close_timeout=2)
+    real_wait = ws._readiness.wait_readable
+    real_poll = getattr(ws._readiness, "read_poll", None)
+
+    def wait_readable(timeout: float | None) -> bool:
+        waiting.set()
+        return real_wait(timeout)
+
+    ws._readiness.wait_readable = wait_readable  # type: ignore[method-assign]
+    if real_poll is not None:
+        signalling = _SignallingPoll(real_poll)
+        signalling.waiting = waiting
+        ws._readiness.read_poll = signalling
+    lock = _SignalAfterAcquire(ws._lock)
+    ws._lock = lock  # type: ignore[assignment]
+    outcome: dict[str, Any] = {}
+
+    def receive() -> None:
+        lock.thread = threading.get_ident()
+        try:
+            outcome["first"] = ws.recv(timeout=5)
+        except BaseException as exc:
+            outcome["first"] = exc
+
+    thread = threading.Thread(target=receive, daemon=True)
+    thread.start()
+    thread.join(10)
+    # Either the signal was taken at a point that releases the lock (the
+    # interrupt surfaces) or it never fired: what must not happen is a hang.
+    assert not thread.is_alive(), "recv() deadlocked on the state lock it still held"
+    closer = threading.Thread(target=ws.close, daemon=True)
+    closer.start()
+    closer.join(10)
+    assert not closer.is_alive(), "close() deadlocked on the leaked state lock"
