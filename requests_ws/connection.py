@@ -423,8 +423,10 @@ class ClientConnection:
                 if fin:
                     return
         finally:
-            with self._lock:
-                self._receiving = False
+            # No lock here: this may run as the generator is finalized by a
+            # garbage collection, in any thread, even one holding the state
+            # lock. Only the holder clears the flag, and one store is atomic.
+            self._receiving = False
 
     def _next(
         self, deadline: float | None, streaming: bool
@@ -606,9 +608,9 @@ class ClientConnection:
                 direct.release()
         queue = self._queue
         ready: bool | str | bytes
-        lock = self._lock
-        lock.acquire()
-        try:
+        # ``with``, not acquire() + try: a signal handled when acquire()
+        # returns would leave the lock held (BEFORE_WITH runs no handler).
+        with self._lock:
             if size == 0:
                 eof = True
                 ready = True
@@ -627,7 +629,10 @@ class ClientConnection:
                     if self._debug:
                         fragment = Fragment(message, type(message) is str, True, True)
                         self.logger.debug("< %s", _describe(fragment))
-                    ready = message
+                    # Queued in this critical section: an interrupt from here
+                    # until recv() returns leaves it for the next call.
+                    queue.put_whole(message)
+                    ready = True
                 else:
                     events = protocol.events_received()
                     if events:
@@ -639,8 +644,6 @@ class ClientConnection:
                         or (streaming and len(queue) > 0)
                     )
             owed = bool(self._writer.owed)
-        finally:
-            lock.release()
         if view is not None and len(_READ_BUFFERS) < _POOLED_BUFFERS:
             _READ_BUFFERS.append(view)
         if owed:
@@ -832,7 +835,9 @@ class ClientConnection:
                     sent = self._stream.send(frame)
                 except WRITE_WOULD_BLOCK:
                     sent = 0
-                if sent < len(frame):
+                if sent < len(frame) or writer.buffers_output:
+                    # The rest, and (TLS inside TLS) the ciphertext the
+                    # stream still holds: write() flushes it.
                     writer.write(frame[sent:], None, begin_by=CONTINUING if sent else None)
             except OSError as exc:
                 if not self._terminated:

@@ -98,6 +98,8 @@ class FrameWriter:
         # Streams that encrypt into a buffer of their own (TLS inside TLS)
         # must be flushed after the last byte of a frame.
         self._flush: Callable[[], bool] | None = getattr(stream, "flush_pending", None)
+        # True for such a stream: a write that bypasses write() must still flush.
+        self.buffers_output = self._flush is not None
 
     # -- locks -----------------------------------------------------------
 

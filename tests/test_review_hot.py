@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import gc
 import logging
-import sys
 import threading
 import time
 from typing import Any
@@ -16,24 +15,25 @@ from requests_ws import ConnectionClosedOK
 
 from .peers.raw_peer import RawPeer
 
-
 # -- A: one-frame send through TLS inside TLS leaves the frame in user space ------------
 
 
 def test_small_send_through_tls_inside_tls_reaches_the_server(
     squid: Any, raw_server: Any, tls: Any
 ) -> None:
-    """The last one-frame message sent before the outer socket's buffer filled
-    must still reach the server once it reads again (nothing else is sent)."""
+    """Every one-frame message send() returned from reaches the server once
+    it reads again, although nothing more is sent: none is left behind as
+    ciphertext in the inner TLS stream's buffer."""
     resume = threading.Event()
-    sent = {"count": 0}
+    done = threading.Event()
+    sent = {"count": 0, "left_behind": 0}
     got: list[int] = []
     all_in = threading.Event()
 
     def script(peer: RawPeer) -> None:
         resume.wait(60)
         try:
-            while len(got) < sent["count"]:
+            while not (done.is_set() and len(got) >= sent["count"]):
                 got.append(len(peer.recv_message(timeout=5).payload))
             all_in.set()
         except Exception:
@@ -49,24 +49,37 @@ def test_small_send_through_tls_inside_tls_reaches_the_server(
     ws = requests_ws.connect(
         server.uri, proxy=proxy, verify=tls.ca_path, compression=None, ping_interval=None
     )
+    stream = ws._stream
+    assert type(stream).__name__ == "TunnelledTLS"
+
+    def sender() -> None:
+        try:
+            for _ in range(1000):  # 16 MB: more than the buffers on the way hold
+                ws.send(b"x" * 16000)  # one frame: send()'s short cut
+                sent["count"] += 1
+                if stream._ciphertext:
+                    # send() returned, part of its frame still in user space.
+                    sent["left_behind"] = len(stream._ciphertext)
+                    return
+        finally:
+            done.set()
+
+    thread = threading.Thread(target=sender)
+    thread.start()
     try:
-        assert type(ws._stream).__name__ == "TunnelledTLS"
-        payload = b"x" * 16000  # a one-frame message: the _send_small path
-        for _ in range(200_000):
-            ws.send(payload)
-            sent["count"] += 1
-            if ws._stream._ciphertext:
-                break  # send() returned with ciphertext still in user space
-        else:
-            pytest.fail("the outer socket never filled")
+        deadline = time.monotonic() + 30
+        while not stream._ciphertext and not done.is_set():
+            assert time.monotonic() < deadline, "the outer socket never filled"
+            time.sleep(0.01)  # waiting for a state, not forcing an order
         resume.set()
-        arrived = all_in.wait(10)
-        assert arrived, (
-            f"server got {len(got)} of {sent['count']} messages; "
-            f"{len(ws._stream._ciphertext)} bytes of ciphertext never left the client"
+        thread.join(60)
+        assert all_in.wait(10), (
+            f"server got {len(got)} of {sent['count']} messages; send() had returned "
+            f"with {sent['left_behind']} bytes of its frame still buffered as ciphertext"
         )
     finally:
         resume.set()
+        thread.join(60)
         ws.close()
 
 
