@@ -176,6 +176,7 @@ class ClientConnection:
         "_debug",
         "_discarding",
         "_epoch_seen",
+        "_handoff",
         "_keepalive",
         "_lock",
         "_next_keepalive",
@@ -311,6 +312,9 @@ class ClientConnection:
         self._discarding = False
         # The right to call recv() / recv_streaming(): one caller at a time.
         self._receiving = False
+        # A whole message recv()'s short cut read (see _read_once), until
+        # _next() hands it out: an interrupt in between cannot lose it.
+        self._handoff: str | bytes | None = None
 
         if leftover:
             with self._lock:
@@ -449,6 +453,12 @@ class ClientConnection:
             # Back in recv(): a close frame queued next may be answered now.
             self._app_busy = False
             while True:
+                handoff = self._handoff
+                if handoff is not None:
+                    # A whole message recv()'s short cut read, not queued.
+                    self._handoff = None
+                    self._app_busy = True
+                    return (handoff, True, True) if streaming else handoff
                 if queue.complete and not streaming:
                     message = queue.pop()
                     if queue.resumed:
@@ -479,13 +489,10 @@ class ClientConnection:
                     self._reader_epoch += 1
                     cond.release()
                     try:
-                        taken = self._read_as_caller(deadline, streaming)
+                        self._read_as_caller(deadline, streaming)
                     finally:
                         cond.acquire()
                         self._release_role_locked()
-                    if taken is not None:
-                        self._app_busy = True
-                        return taken
                     continue
                 # The background thread (or close()) reads: ask for the role.
                 remaining = None if deadline is None else deadline - time.monotonic()
@@ -629,9 +636,9 @@ class ClientConnection:
                     if self._debug:
                         fragment = Fragment(message, type(message) is str, True, True)
                         self.logger.debug("< %s", _describe(fragment))
-                    # Queued in this critical section: an interrupt from here
-                    # until recv() returns leaves it for the next call.
-                    queue.put_whole(message)
+                    # Kept in this critical section: an interrupt from here
+                    # until _next() takes it leaves it for the next call.
+                    self._handoff = message
                     ready = True
                 else:
                     events = protocol.events_received()
@@ -693,7 +700,7 @@ class ClientConnection:
                     self.logger.debug("< %s", _describe(event))
                 queue.put_terminal(event)
                 self._terminal_at = time.monotonic()
-                if queue.terminal_reached and not self._app_busy:
+                if queue.terminal_reached and not self._app_busy and self._handoff is None:
                     self._answer_terminal_locked()
                 notify = True
         if notify:

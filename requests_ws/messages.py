@@ -127,13 +127,6 @@ class MessageQueue:
         else:
             items.append(_Assembling(fragment))
 
-    def put_whole(self, message: str | bytes) -> None:
-        """Add a message that arrived whole (recv()'s short cut: no Fragment)."""
-        self._items.append(message)
-        self.complete += 1
-        if self.high is not None and self.complete > self.high:
-            self.paused = True
-
     def _completed(self) -> None:
         self.complete += 1
         if self.high is not None and self.complete > self.high:
