@@ -31,6 +31,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from .errors import InvalidState, PayloadTooBig, ProtocolError
+from .extensions.permessage_deflate import PerMessageDeflate
 from .frames import (
     OP_BINARY,
     OP_CLOSE,
@@ -178,6 +179,11 @@ class ClientProtocol:
     ) -> None:
         self.max_size = max_size
         self.extensions = list(extensions)
+        # permessage-deflate alone (the common case): its codec is called on
+        # a frame's parts, with no Frame object per frame.
+        self._deflate: PerMessageDeflate | None = None
+        if len(self.extensions) == 1 and type(self.extensions[0]) is PerMessageDeflate:
+            self._deflate = self.extensions[0]
         self.state = State.OPEN
         self.close_rcvd: Close | None = None
         self.close_sent: Close | None = None
@@ -499,7 +505,23 @@ class ClientProtocol:
 
     def _handle_data(self, opcode: int, payload: bytes, fin: bool, rsv: int) -> None:
         first = opcode != OP_CONT
-        if self.extensions:
+        deflate = self._deflate
+        if deflate is not None:
+            if rsv & 0x30:
+                raise ProtocolError(
+                    "the server set reserved bits that no negotiated extension defines"
+                )
+            max_size = self.max_size
+            payload = deflate.decode_payload(
+                opcode,
+                payload,
+                fin,
+                rsv != 0,
+                None if max_size is None else max_size - self._message_size,
+            )
+            if max_size is not None and self._message_size + len(payload) > max_size:
+                raise PayloadTooBig(len(payload), max_size, self._message_size)
+        elif self.extensions:
             frame = Frame(
                 opcode, payload, fin, bool(rsv & 0x40), bool(rsv & 0x20), bool(rsv & 0x10)
             )
@@ -583,6 +605,12 @@ class ClientProtocol:
             else:
                 header = bytes((first, 0xFE, length >> 8, length & 0xFF))
             return header + key, apply_mask(payload, key)
+        deflate = self._deflate
+        if deflate is not None:
+            data, rsv = deflate.encode_payload(opcode, payload, fin)
+            return serialize_frame_parts(
+                opcode, data, fin=fin, rsv1=rsv != 0, key=self._mask_key()
+            )
         if self.extensions:
             frame = Frame(opcode, bytes(payload), fin)
             for extension in self.extensions:
