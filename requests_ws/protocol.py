@@ -334,8 +334,31 @@ class ClientProtocol:
         simple = not self.extensions and (self.max_size is None or self.max_size >= 125)
         max_size = 65535 if self.max_size is None else self.max_size
         events = self._events
+        deflate = self._deflate
         while end - pos >= 2:
             first, second = buffer[pos], buffer[pos + 1]
+            if deflate is not None and (first == 0xC1 or first == 0xC2) and second <= 126:
+                # A whole compressed message in one frame, of at most
+                # 65535 bytes, inflated here (the full checks below otherwise).
+                if second < 126:
+                    start = pos + 2
+                    stop = start + second
+                elif end - pos >= 4:
+                    size = (buffer[pos + 2] << 8) | buffer[pos + 3]
+                    start = pos + 4
+                    stop = start + size if 126 <= size <= max_size else end + 1
+                else:
+                    stop = end + 1
+                if stop <= end and not self._in_message and self._decoder is None:
+                    payload = deflate.decode_payload(
+                        first & 0x0F, bytes(view[start:stop]), True, True, self.max_size
+                    )
+                    pos = stop
+                    if first == 0xC1:
+                        events.append(Fragment(payload.decode(), True, True, True))
+                    else:
+                        events.append(Fragment(payload, False, True, True))
+                    continue
             if simple and (first == 0x81 or first == 0x82) and second <= 126:
                 if second < 126:
                     start = pos + 2
@@ -608,6 +631,11 @@ class ClientProtocol:
         deflate = self._deflate
         if deflate is not None:
             data, rsv = deflate.encode_payload(opcode, payload, fin)
+            length = len(data)
+            if length < 126:
+                key = self._mask_key()
+                header = bytes(((0x80 if fin else 0) | rsv | opcode, 0x80 | length))
+                return header + key, apply_mask(data, key)
             return serialize_frame_parts(
                 opcode, data, fin=fin, rsv1=rsv != 0, key=self._mask_key()
             )
