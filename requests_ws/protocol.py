@@ -636,9 +636,7 @@ class ClientProtocol:
                 key = self._mask_key()
                 header = bytes(((0x80 if fin else 0) | rsv | opcode, 0x80 | length))
                 return header + key, apply_mask(data, key)
-            return serialize_frame_parts(
-                opcode, data, fin=fin, rsv1=rsv != 0, key=self._mask_key()
-            )
+            return serialize_frame_parts(opcode, data, fin=fin, rsv1=rsv != 0, key=self._mask_key())
         if self.extensions:
             frame = Frame(opcode, bytes(payload), fin)
             for extension in self.extensions:

@@ -138,7 +138,7 @@ class PerMessageDeflate(Extension):
             else:
                 tail = True
         try:
-            inflated = decoder.decompress(data, limit)
+            inflated: bytes = decoder.decompress(data, limit)
             if max_size is not None and (len(inflated) > max_size or decoder.unconsumed_tail):
                 raise PayloadTooBig(None, max_size)
             if tail:
