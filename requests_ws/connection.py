@@ -19,9 +19,9 @@ The rules, one owner per piece of state:
   there are none, takes the role and reads in the caller's own thread, so a
   round trip costs no thread hand-off. The background thread takes the role
   only when no caller has wanted it for ``_GRACE`` seconds, or at once when
-  ``ping()`` or ``close()`` waits for an answer, or when a close frame is
-  being answered; a caller that needs the role back wakes it through the
-  socketpair and it hands the role over.
+  ``ping()``, ``close()`` or a keepalive ping waits for an answer, or when a
+  close frame is being answered; a caller that needs the role back wakes it
+  through the socketpair and it hands the role over.
 * **Time** is the background thread's one routine, ``_timers``: keepalive, the
   deadline of the closing handshake, and a server's close frame the
   application has not reached. It waits only for what is due next: an idle
@@ -1203,7 +1203,9 @@ class ClientConnection:
         if queue.paused:
             # Not even for ping(): a pong missed while paused is excused.
             return False, None, True  # recv() wakes it when the queue drains
-        if self._readers_wanted:
+        if self._readers_wanted or self._keepalive is not None:
+            # Someone waits for an answer (a keepalive ping too: its latency
+            # must be the round trip, not the round trip plus _GRACE).
             return True, None, False
         idle = now - self._caller_left_at
         if idle >= _GRACE:

@@ -1006,3 +1006,26 @@ def test_nothing_is_written_after_a_cut_frame_when_on_cut_is_interrupted(
     assert ended_at_once
     with pytest.raises(ConnectionClosedError):
         ws.send("next")
+
+
+def test_keepalive_latency_is_the_round_trip_not_the_reading_delay(
+    raw_server: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Nobody calls recv(): the background thread would wait _GRACE before reading.
+    monkeypatch.setattr("requests_ws.connection._GRACE", 30.0)
+
+    def script(peer: RawPeer) -> None:
+        frame = peer.recv_frame(10)
+        assert frame.opcode == 0x9
+        peer.send_frame(0xA, frame.payload)
+        peer.expect_close(10)
+
+    server = raw_server(script)
+    with requests_ws.connect(server.uri, compression=None, ping_interval=0.05) as ws:
+        deadline = time.monotonic() + 10
+        while ws.latency == 0 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        # Read as it arrived, not _GRACE later.
+        assert 0 < ws.latency < 5, ws.latency
+    server.done.wait(10)
+    server.check()
