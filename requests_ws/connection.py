@@ -3,7 +3,8 @@
 The rules, one owner per piece of state:
 
 * **The state lock** (``_cond``, a Condition over one Lock) guards the
-  protocol object -- every call into ``ClientProtocol`` is made with it held --
+  protocol object -- every call into ``ClientProtocol`` is made with it held,
+  but for the reader's ``direct_buffer()`` (its docstring says why) --
   and all shared state of this module: the message queue
   (:class:`~requests_ws.messages.MessageQueue`), the read role, pings and
   keepalive, the closing deadlines, the owed control frames of the writer and
@@ -90,6 +91,8 @@ if TYPE_CHECKING:
 
 __all__ = ["ClientConnection"]
 
+_get_ident = threading.get_ident
+
 # How long the application may be away from recv() before the background
 # thread reads for it (pings are answered at most about this late).
 _GRACE = 0.02
@@ -145,6 +148,56 @@ class ClientConnection:
     connection), ``socket`` and ``protocol``.
     """
 
+    # Slots: CPython's attribute cache gives up on an instance with more than
+    # 30 attributes in its dict, and this one is read on every frame.
+    __slots__ = (
+        "__weakref__",
+        "_app_busy",
+        "_background",
+        "_background_waits",
+        "_caller_left_at",
+        "_close_cause",
+        "_close_sent_at",
+        "_cond",
+        "_debug",
+        "_discarding",
+        "_epoch_seen",
+        "_keepalive",
+        "_lock",
+        "_next_keepalive",
+        "_owed_retry_at",
+        "_pings",
+        "_queue",
+        "_raw_socket",
+        "_reader",
+        "_reader_epoch",
+        "_reader_ident",
+        "_readers_wanted",
+        "_readiness",
+        "_recv_guard",
+        "_role_wanted",
+        "_stream",
+        "_terminal_at",
+        "_terminated",
+        "_tls",
+        "_wake_r",
+        "_wake_w",
+        "_writer",
+        "close_timeout",
+        "id",
+        "latency",
+        "local_address",
+        "logger",
+        "ping_interval",
+        "ping_timeout",
+        "protocol",
+        "remote_address",
+        "request",
+        "response",
+        "socket",
+        "subprotocol",
+    )
+
     def __init__(
         self,
         sock: SocketLike,
@@ -183,11 +236,12 @@ class ClientConnection:
         if not isinstance(logger, logging.LoggerAdapter):
             logger = logging.LoggerAdapter(logger, {"websocket": self})
         self.logger: logging.Logger | logging.LoggerAdapter[Any] = logger
-        # The logger whose level decides, asked directly on the hot paths.
         levels: Any = logger.logger
         while isinstance(levels, logging.LoggerAdapter):
             levels = levels.logger
-        self._levels: logging.Logger = levels
+        # Whether to log frames is decided once, as websockets does: asking
+        # the logger on every frame costs more than the rest of a round trip.
+        self._debug = levels.isEnabledFor(logging.DEBUG)
         self.id = uuid.uuid4()
         self.latency = 0.0
         try:
@@ -330,17 +384,18 @@ class ClientConnection:
         returned, and :class:`ConcurrencyError` when another thread is already
         in ``recv()``.
         """
-        if not self._recv_guard.acquire(blocking=False):
+        guard = self._recv_guard
+        if not guard.acquire(False):
             raise ConcurrencyError(
                 "cannot call recv while another thread is already running recv or recv_streaming"
             )
         try:
-            deadline = None if timeout is None else time.monotonic() + timeout
-            message = self._next(deadline, False)
+            message = self._next(None if timeout is None else time.monotonic() + timeout, False)
         finally:
-            self._recv_guard.release()
-        assert not isinstance(message, tuple)
-        return message if decode is None else _convert(message, decode)
+            guard.release()
+        if decode is None:
+            return message  # type: ignore[return-value]
+        return _convert(message, decode)  # type: ignore[arg-type]
 
     def recv_streaming(self, decode: bool | None = None) -> Iterator[str | bytes]:
         """Yield the fragments of the next message as they arrive.
@@ -349,7 +404,7 @@ class ClientConnection:
         joined. Holds the right to receive until the message ends: another
         thread's ``recv()`` meanwhile raises :class:`ConcurrencyError`.
         """
-        if not self._recv_guard.acquire(blocking=False):
+        if not self._recv_guard.acquire(False):
             raise ConcurrencyError(
                 "cannot call recv_streaming while another thread is already running "
                 "recv or recv_streaming"
@@ -401,14 +456,19 @@ class ClientConnection:
                 if self._terminated:
                     raise self._closed_exception()
                 if self._reader is None:
-                    self._take_role_locked(_CALLER)
+                    assert self._reader_ident is None, "one reader at a time"
+                    self._reader = _CALLER
+                    self._reader_ident = _get_ident()
                     self._reader_epoch += 1
                     cond.release()
                     try:
-                        self._read_as_caller(deadline, streaming)
+                        taken = self._read_as_caller(deadline, streaming)
                     finally:
                         cond.acquire()
                         self._release_role_locked()
+                    if taken is not None:
+                        self._app_busy = True
+                        return taken
                     continue
                 # The background thread (or close()) reads: ask for the role.
                 remaining = None if deadline is None else deadline - time.monotonic()
@@ -436,56 +496,73 @@ class ClientConnection:
     def _take_role_locked(self, reader: str) -> None:
         assert self._reader is None, "one reader at a time"
         self._reader = reader
-        self._reader_ident = threading.get_ident()
+        self._reader_ident = _get_ident()
 
     def _release_role_locked(self) -> None:
-        assert self._reader_ident == threading.get_ident(), "released by its holder"
+        assert self._reader_ident == _get_ident(), "released by its holder"
         self._reader = None
         self._reader_ident = None
         self._caller_left_at = time.monotonic()
         if self._background_waits == _PARKED_FOREVER or self._readers_wanted or self._terminated:
             self._cond.notify_all()
 
-    def _read_as_caller(self, deadline: float | None, streaming: bool) -> None:
+    def _read_as_caller(self, deadline: float | None, streaming: bool) -> str | bytes | None:
         """Holding the read role: read until the queue has something for the
-        caller, the connection ends, or ``deadline`` passes (TimeoutError)."""
+        caller, the connection ends, or ``deadline`` passes (TimeoutError).
+
+        Returns a message that went straight from the protocol to the caller
+        (the queue being empty), or None when the queue has what it needs.
+        """
         readiness = self._readiness
+        read_poll = readiness.read_poll
         stream = self._stream
         tls = self._tls
+        take = not streaming
         polled = False
         while True:
             if not (tls and stream.pending()):
                 if deadline is None:
-                    timeout = None
+                    if read_poll is not None:
+                        read_poll.poll()  # returns when readable (or in error)
+                    elif not readiness.wait_readable(None):
+                        continue
                 else:
                     timeout = deadline - time.monotonic()
                     if timeout <= 0:
                         if polled:
                             raise TimeoutError("timed out while waiting for a message")
                         timeout = 0
-                if not readiness.wait_readable(timeout):
-                    if deadline is not None:
+                    if not readiness.wait_readable(timeout):
                         raise TimeoutError("timed out while waiting for a message")
-                    continue
             polled = True
             # Owed pongs: begun only if the socket takes them now (else the
             # background thread retries), so this never waits on a writer.
-            if self._read_once(0.0, _at_least(deadline, CONTROL_WRITE), streaming):
-                return
+            write_deadline = None if deadline is None else _at_least(deadline, CONTROL_WRITE)
+            result = self._read_once(0.0, write_deadline, streaming, take)
+            if result is True:
+                return None
+            if result is not False:
+                return result
 
     def _read_once(
-        self, begin_deadline: float | None, write_deadline: float | None, streaming: bool = False
-    ) -> bool:
+        self,
+        begin_deadline: float | None,
+        write_deadline: float | None,
+        streaming: bool = False,
+        take: bool = False,
+    ) -> bool | str | bytes:
         """Read once (holding the read role) and act on what was parsed.
 
         Returns True when the queue holds something for a reader (a complete
         message, a piece when ``streaming``, or the terminal event), or the
-        connection ended.
+        connection ended. With ``take`` (a caller in recv() that found the
+        queue empty), a message that came whole in this read is returned
+        instead of queued.
         """
-        assert self._reader_ident == threading.get_ident(), "read only with the read role"
+        assert self._reader_ident == _get_ident(), "read only with the read role"
         protocol = self.protocol
-        with self._lock:
-            direct = protocol.direct_buffer()
+        # Without the state lock: see ClientProtocol.direct_buffer.
+        direct = protocol.direct_buffer()
         view = None
         try:
             if direct is not None:
@@ -511,25 +588,42 @@ class ClientConnection:
             if direct is not None:
                 direct.release()
         queue = self._queue
-        with self._lock:
+        ready: bool | str | bytes
+        lock = self._lock
+        lock.acquire()
+        try:
             if size == 0:
                 eof = True
+                ready = True
             else:
                 eof = False
+                message = None
                 if view is None:
                     protocol.direct_received(size)
+                elif take and not self._discarding:
+                    # The queue is empty (the caller looked) and only this
+                    # thread feeds it: a whole message may skip it.
+                    message = protocol.receive_message(view[:size])
                 else:
                     protocol.receive_data(view[:size])  # copies what it keeps
-                events = protocol.events_received()
-                if events:
-                    self._dispatch_locked(events)
-            ready = (
-                queue.complete > 0
-                or queue.terminal is not None
-                or self._terminated
-                or (streaming and len(queue) > 0)
-            )
+                if message is not None:
+                    if self._debug:
+                        fragment = Fragment(message, type(message) is str, True, True)
+                        self.logger.debug("< %s", _describe(fragment))
+                    ready = message
+                else:
+                    events = protocol.events_received()
+                    if events:
+                        self._dispatch_locked(events)
+                    ready = (
+                        queue.complete > 0
+                        or queue.terminal is not None
+                        or self._terminated
+                        or (streaming and len(queue) > 0)
+                    )
             owed = bool(self._writer.owed)
+        finally:
+            lock.release()
         if view is not None and len(_READ_BUFFERS) < _POOLED_BUFFERS:
             _READ_BUFFERS.append(view)
         if owed:
@@ -546,7 +640,7 @@ class ClientConnection:
         """Act on parsed events: queue data and the terminal event, owe
         pongs, acknowledge pings. Called with the state lock held."""
         queue = self._queue
-        debug = self._levels.isEnabledFor(logging.DEBUG)
+        debug = self._debug
         protocol = self.protocol
         notify = False
         for event in events:
@@ -607,7 +701,7 @@ class ClientConnection:
         owed = self._writer.owed
         owed[CLOSE] = frame
         owed.drop_ping()
-        if self._levels.isEnabledFor(logging.DEBUG):
+        if self._debug:
             self.logger.debug("> CLOSE %s", self.protocol.close_sent)
         if wake:
             # Reading goes on until the server closes TCP.
@@ -688,47 +782,50 @@ class ClientConnection:
 
     def _send_plain(self, opcode: int, payload: bytes) -> None:
         """_send_whole without a deadline or an extension, in fewer steps."""
+        if len(payload) >= _LARGE_WRITE:
+            deadline = None
+            self._send_whole(opcode, payload, deadline)
+            return
         writer = self._writer
-        writer.message_lock.acquire()
+        message_lock = writer.message_lock
+        message_lock.acquire()
         try:
             writer.frame_lock.acquire()
             try:
-                if self._terminated or self.protocol.close_sent is not None:
-                    with self._lock:
-                        raise self._closed_exception()
-                with self._lock:
-                    try:
-                        header, body = self.protocol.send_data(opcode, payload, True)
-                    except InvalidState:
-                        raise self._closed_exception() from None
-                if self._levels.isEnabledFor(logging.DEBUG):
+                lock = self._lock
+                lock.acquire()
+                try:
+                    frame = self.protocol.send_small(opcode, payload)
+                except InvalidState:
+                    raise self._closed_exception() from None
+                finally:
+                    lock.release()
+                if self._debug:
                     kind = "TEXT" if opcode == OP_TEXT else "BINARY"
                     self.logger.debug("> %s %s", kind, _preview(payload))
                 try:
-                    if len(body) < _LARGE_WRITE:
-                        frame = header + body
-                        try:
-                            sent = self._stream.send(frame)
-                        except WRITE_WOULD_BLOCK:
-                            sent = 0
-                        except OSError:
-                            raise
-                        except BaseException as exc:
-                            # Interrupted around the write: how much went out is unknown.
-                            self._on_cut(exc)
-                            raise
-                        if sent < len(frame):
-                            writer.write(frame[sent:], None, begin_by=CONTINUING if sent else None)
-                    else:
-                        self._write_header_and_body(header, body, None)
+                    sent = self._stream.send(frame)
+                except WRITE_WOULD_BLOCK:
+                    sent = 0
                 except OSError as exc:
                     if not self._terminated:
                         self._on_cut(exc)
                     raise self._closed_exception() from exc
+                except BaseException as exc:
+                    # Interrupted around the write: how much went out is unknown.
+                    self._on_cut(exc)
+                    raise
+                if sent < len(frame):
+                    try:
+                        writer.write(frame[sent:], None, begin_by=CONTINUING if sent else None)
+                    except OSError as exc:
+                        if not self._terminated:
+                            self._on_cut(exc)
+                        raise self._closed_exception() from exc
             finally:
                 writer.release_frame_lock(None)
         finally:
-            writer.message_lock.release()
+            message_lock.release()
 
     def _send_whole(
         self, opcode: int, payload: bytes | bytearray | memoryview, deadline: float | None
@@ -770,7 +867,7 @@ class ClientConnection:
             except BaseException as exc:
                 self._on_cut(exc)  # interrupted while the compressor took the message
                 raise
-            if self._levels.isEnabledFor(logging.DEBUG):
+            if self._debug:
                 kind = {OP_TEXT: "TEXT", OP_BINARY: "BINARY", OP_CONT: "CONT"}[Opcode(opcode)]
                 self.logger.debug(
                     "> %s %s%s", kind, _preview(payload), "" if fin else ", continued"
