@@ -1007,6 +1007,12 @@ class ClientConnection:
         within ``timeout``, :class:`ConcurrencyError` when a ping with the same
         payload is pending, and :class:`ConnectionClosed` when the connection
         closes before the pong.
+
+        A pong acknowledges its ping and every ping written before it, never
+        one not yet on the wire. The default payload is random; with an
+        explicit one, a late pong for an earlier ping that timed out cannot be
+        told from the answer to a new ping with the same payload once that one
+        has been written (RFC 6455 5.5.3: a pong answers the latest ping).
         """
         payload = _control_payload(data, "ping")
         deadline = None if timeout is None else time.monotonic() + timeout

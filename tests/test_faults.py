@@ -1029,3 +1029,47 @@ def test_keepalive_latency_is_the_round_trip_not_the_reading_delay(
         assert 0 < ws.latency < 5, ws.latency
     server.done.wait(10)
     server.check()
+
+
+def test_an_owed_keepalive_joins_the_ping_table_only_on_the_wire(raw_server: Any) -> None:
+    def script(peer: RawPeer) -> None:
+        while True:
+            frame = peer.recv_frame(30)
+            if frame.opcode == 0x9:
+                peer.send_frame(0xA, frame.payload)
+            elif frame.opcode == 0x8:
+                peer.send_close()
+                return
+
+    server = raw_server(script)
+    ws = requests_ws.connect(server.uri, compression=None, ping_interval=None)
+    writer = ws._writer
+    try:
+        # Another frame is being written: the keepalive ping waits in the slot.
+        writer.frame_lock.acquire()
+        with ws._lock:
+            ws.ping_interval = 0.05
+            ws._next_keepalive = time.monotonic()
+            ws._wake_background_locked()
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            with ws._lock:
+                owed = 0x9 in writer.owed
+                keepalive = ws._keepalive
+                payload = getattr(keepalive, "payload", keepalive)
+                in_table = keepalive is not None and payload in ws._pings
+            if owed:
+                break
+            time.sleep(0.01)
+        assert owed and keepalive is not None
+        # Not on the wire, so not in the table: no pong can acknowledge it yet.
+        assert not in_table
+        writer.release_frame_lock(None)
+        deadline = time.monotonic() + 10
+        while ws.latency == 0 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert ws.latency > 0
+    finally:
+        ws.close()
+    server.done.wait(10)
+    server.check()
