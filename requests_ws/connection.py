@@ -12,8 +12,10 @@ The rules, one owner per piece of state:
   and a thread holding it never blocks on another lock.
 * **The write side** belongs to the :class:`~requests_ws.sending.FrameWriter`:
   only the holder of its frame lock writes to the socket, one whole frame at a
-  time; data messages also hold its message lock. Order of acquisition:
-  message lock, frame lock, state lock.
+  time; data messages also hold its message lock, but for a one-frame message
+  sent while no fragmented message has begun (it cannot interleave with
+  anything: the frame lock is enough). Order of acquisition: message lock,
+  frame lock, state lock.
 * **The read side** belongs to the holder of the *read role* (``_reader``,
   under the state lock): only that thread waits on the socket for data, reads
   it, and feeds the protocol. ``recv()`` takes queued messages first and, when
@@ -60,7 +62,15 @@ from .exceptions import (
     ConnectionClosedOK,
     ProtocolError,
 )
-from .frames import OP_BINARY, OP_CONT, OP_TEXT, CloseCode, Opcode, check_close_code
+from .frames import (
+    OP_BINARY,
+    OP_CONT,
+    OP_TEXT,
+    CloseCode,
+    MaskedPayload,
+    Opcode,
+    check_close_code,
+)
 from .messages import MessageQueue
 from .protocol import (
     ClientProtocol,
@@ -109,6 +119,9 @@ _POOLED_BUFFERS = 16
 _DIRECT_READ_SIZE = 262144
 # Frames with a payload at least this large are written as header + payload.
 _LARGE_WRITE = 16384
+# A large payload is masked and written this many bytes at a time (a
+# multiple of 4, small enough to stay in the processor's cache).
+_MASK_PIECE = 262144
 
 _NORMAL_CODES = (CloseCode.NORMAL_CLOSURE, CloseCode.GOING_AWAY)
 _READ_WOULD_BLOCK = (BlockingIOError, InterruptedError, ssl.SSLWantReadError, ssl.SSLWantWriteError)
@@ -760,10 +773,13 @@ class ClientConnection:
             # The common case, with nothing to wait for but the locks.
             kind = type(message)
             if kind is str:
-                self._send_plain(OP_TEXT, message.encode())  # type: ignore[union-attr]
+                payload = message.encode()  # type: ignore[union-attr]
+                if len(payload) >= _LARGE_WRITE or not self._send_small(OP_TEXT, payload):
+                    self._send_whole(OP_TEXT, payload, None)
                 return
             if kind is bytes:
-                self._send_plain(OP_BINARY, message)  # type: ignore[arg-type]
+                if len(message) >= _LARGE_WRITE or not self._send_small(OP_BINARY, message):  # type: ignore[arg-type]
+                    self._send_whole(OP_BINARY, message, None)  # type: ignore[arg-type]
                 return
         deadline = None if timeout is None else time.monotonic() + timeout
         if isinstance(message, str):
@@ -780,52 +796,55 @@ class ClientConnection:
                 f"cannot send {type(message).__name__}: send str, bytes-like or an iterable of them"
             )
 
-    def _send_plain(self, opcode: int, payload: bytes) -> None:
-        """_send_whole without a deadline or an extension, in fewer steps."""
-        if len(payload) >= _LARGE_WRITE:
-            deadline = None
-            self._send_whole(opcode, payload, deadline)
-            return
+    def _send_small(self, opcode: int, payload: bytes) -> bool:
+        """Send a message of one small frame with no deadline and no extension,
+        in fewer steps than _send_whole; return False, having done nothing,
+        when another thread is inside a fragmented message (then the caller
+        waits for the message lock).
+
+        One frame cannot interleave with another message's frames, so this
+        takes only the frame lock -- unless a fragmented message has begun.
+        """
         writer = self._writer
-        message_lock = writer.message_lock
-        message_lock.acquire()
+        frame_lock = writer.frame_lock
+        frame_lock.acquire()
         try:
-            writer.frame_lock.acquire()
+            lock = self._lock
+            protocol = self.protocol
+            lock.acquire()
             try:
-                lock = self._lock
-                lock.acquire()
+                frame = protocol.send_small(opcode, payload)
+                if frame is None:
+                    return False
+            except InvalidState:
+                raise self._closed_exception() from None
+            finally:
+                lock.release()
+            if self._debug:
+                kind = "TEXT" if opcode == OP_TEXT else "BINARY"
+                self.logger.debug("> %s %s", kind, _preview(payload))
+            try:
+                sent = self._stream.send(frame)
+            except WRITE_WOULD_BLOCK:
+                sent = 0
+            except OSError as exc:
+                if not self._terminated:
+                    self._on_cut(exc)
+                raise self._closed_exception() from exc
+            except BaseException as exc:
+                # Interrupted around the write: how much went out is unknown.
+                self._on_cut(exc)
+                raise
+            if sent < len(frame):
                 try:
-                    frame = self.protocol.send_small(opcode, payload)
-                except InvalidState:
-                    raise self._closed_exception() from None
-                finally:
-                    lock.release()
-                if self._debug:
-                    kind = "TEXT" if opcode == OP_TEXT else "BINARY"
-                    self.logger.debug("> %s %s", kind, _preview(payload))
-                try:
-                    sent = self._stream.send(frame)
-                except WRITE_WOULD_BLOCK:
-                    sent = 0
+                    writer.write(frame[sent:], None, begin_by=CONTINUING if sent else None)
                 except OSError as exc:
                     if not self._terminated:
                         self._on_cut(exc)
                     raise self._closed_exception() from exc
-                except BaseException as exc:
-                    # Interrupted around the write: how much went out is unknown.
-                    self._on_cut(exc)
-                    raise
-                if sent < len(frame):
-                    try:
-                        writer.write(frame[sent:], None, begin_by=CONTINUING if sent else None)
-                    except OSError as exc:
-                        if not self._terminated:
-                            self._on_cut(exc)
-                        raise self._closed_exception() from exc
-            finally:
-                writer.release_frame_lock(None)
         finally:
-            message_lock.release()
+            writer.release_frame_lock(None)
+        return True
 
     def _send_whole(
         self, opcode: int, payload: bytes | bytearray | memoryview, deadline: float | None
@@ -859,7 +878,11 @@ class ClientConnection:
                     if self._terminated:
                         raise self._closed_exception()
                     try:
-                        header, body = self.protocol.send_data(opcode, payload, fin)
+                        body: bytes | MaskedPayload
+                        if type(payload) is bytes and len(payload) >= 65536 and not changes_state:
+                            header, body = self.protocol.send_large(opcode, payload, fin)
+                        else:
+                            header, body = self.protocol.send_data(opcode, payload, fin)
                     except InvalidState:
                         raise self._closed_exception() from None
             except (ConnectionClosed, ProtocolError):
@@ -873,7 +896,7 @@ class ClientConnection:
                     "> %s %s%s", kind, _preview(payload), "" if fin else ", continued"
                 )
             try:
-                if len(body) < _LARGE_WRITE:
+                if type(body) is bytes and len(body) < _LARGE_WRITE:
                     writer.write(header + body, deadline)
                 else:
                     self._write_header_and_body(header, body, deadline)
@@ -893,13 +916,20 @@ class ClientConnection:
         finally:
             writer.release_frame_lock(deadline)
 
-    def _write_header_and_body(self, header: bytes, body: bytes, deadline: float | None) -> None:
-        """Write a large frame as two buffers; an interrupt between them (or
-        any failure but a timeout before the first byte) cuts the frame."""
+    def _write_header_and_body(
+        self, header: bytes, body: bytes | MaskedPayload, deadline: float | None
+    ) -> None:
+        """Write a large frame as a header and a body (masked piece by piece
+        when it is a MaskedPayload); an interrupt in between (or any failure
+        but a timeout before the first byte) cuts the frame."""
         writer = self._writer
         try:
             writer.write(header, deadline)
-            writer.write(body, deadline, begin_by=CONTINUING)
+            if isinstance(body, MaskedPayload):
+                for piece in body.pieces(_MASK_PIECE):
+                    writer.write(piece, deadline, begin_by=CONTINUING)
+            else:
+                writer.write(body, deadline, begin_by=CONTINUING)
         except NotBegun:
             raise
         except BaseException as exc:
