@@ -924,10 +924,13 @@ class ClientConnection:
         but a timeout before the first byte) cuts the frame."""
         writer = self._writer
         try:
-            writer.write(header, deadline)
+            # The frame stays open from the header's first byte to the body's
+            # last: a cut anywhere in between ends the writer.
+            writer.write(header, deadline, ends_frame=False)
             if isinstance(body, MaskedPayload):
                 for piece in body.pieces(_MASK_PIECE):
-                    writer.write(piece, deadline, begin_by=CONTINUING)
+                    writer.write(piece, deadline, begin_by=CONTINUING, ends_frame=False)
+                writer.frame_open = False
             else:
                 writer.write(body, deadline, begin_by=CONTINUING)
         except NotBegun:
