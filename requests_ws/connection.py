@@ -822,6 +822,8 @@ class ClientConnection:
             protocol = self.protocol
             lock.acquire()
             try:
+                if writer.ended:
+                    raise self._closed_exception()
                 frame = protocol.send_small(opcode, payload)
                 if frame is None:
                     return False
@@ -833,12 +835,15 @@ class ClientConnection:
                 kind = "TEXT" if opcode == OP_TEXT else "BINARY"
                 self.logger.debug("> %s %s", kind, _preview(payload))
             try:
+                writer.frame_open = True  # see FrameWriter: open until its last byte
                 try:
                     sent = self._stream.send(frame)
                 except WRITE_WOULD_BLOCK:
                     sent = 0
-                if sent < len(frame):
+                if sent < len(frame) or writer.buffered:
                     writer.write(frame[sent:], None, begin_by=CONTINUING if sent else None)
+                else:
+                    writer.frame_open = False
             except OSError as exc:
                 if not self._terminated:
                     self._on_cut(exc)

@@ -166,6 +166,8 @@ class FrameWriter:
         # Streams that encrypt into a buffer of their own (TLS inside TLS)
         # must be flushed after the last byte of a frame.
         self._flush: Callable[[], bool] | None = getattr(stream, "flush_pending", None)
+        # Whether send() may keep bytes back (then a frame ends with a flush).
+        self.buffered = self._flush is not None
 
     # -- locks -----------------------------------------------------------
 
