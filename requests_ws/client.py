@@ -26,6 +26,7 @@ import requests.utils
 from .arguments import check_header, check_keywords, header_items, keyword_checked
 from .connection import ClientConnection
 from .deadline import Deadline
+from .environment import environment_settings
 from .exceptions import InvalidURI
 from .extensions import ClientExtensionFactory, ClientPerMessageDeflateFactory
 from .handshake import build_request_headers, check_response, generate_key
@@ -238,7 +239,7 @@ def _check_proxy_ssl(
         url = http_url(uri)
         proxies: Mapping[str, str] = requests_kwargs.get("proxies") or {}
         if route.proxy is True:
-            settings = session.merge_environment_settings(url, dict(proxies), True, None, None)
+            settings = environment_settings(session, url, proxies, None, None)
             proxies = settings["proxies"]
         chosen = choose_proxy(url, dict(proxies), route, session)
         if not (chosen or "").lower().startswith("https://"):

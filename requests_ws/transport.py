@@ -31,6 +31,7 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import http.client
+import logging
 import re
 import socket
 import ssl as ssl_module
@@ -48,6 +49,7 @@ from requests.cookies import extract_cookies_to_jar, merge_cookies
 from urllib3.util import SKIP_HEADER
 
 from .deadline import Deadline
+from .environment import environment_settings
 from .exceptions import (
     InvalidHandshake,
     InvalidMessage,
@@ -59,12 +61,21 @@ from .exceptions import (
     network_error,
     ws_url,
 )
+from .http_exchange import (
+    Replay,
+    TakenStream,
+    encode_request,
+    parse_switching,
+    read_head,
+    switching_response,
+)
 from .redaction import redact_url
 from .routes import Proxy, Route, RouteOptions, choose_proxy, open_stream, select_route
 
 __all__ = ["SocketLike", "Upgraded", "open_upgraded", "http_url"]
 
 _REDIRECT_CODES = frozenset({301, 302, 303, 307, 308})
+_urllib3_log = logging.getLogger("urllib3.connectionpool")
 _MAX_ERROR_BODY = 65536
 
 
@@ -111,22 +122,66 @@ class _StreamAdapter(requests.adapters.HTTPAdapter):
     """A one-shot adapter that speaks HTTP over streams opened by :mod:`.routes`.
 
     Each ``send`` opens a fresh stream (an auth retry gets a new connection).
+    A plain request answered by a plain ``101`` is exchanged by
+    :mod:`.http_exchange`; everything else goes through urllib3.
     """
 
     def __init__(self, route: Route, deadline: Deadline) -> None:
         super().__init__(max_retries=0)
         self.route = route
         self.deadline = deadline
-        self.pools: list[_StreamPool] = []
+        self.opened: list[_StreamPool | TakenStream] = []
 
     def send(  # type: ignore[override]
         self, request: requests.PreparedRequest, **kwargs: Any
     ) -> requests.Response:
         stream = open_stream(self.route, self.deadline)
         # An auth hook's retry comes through here too: it gets the time left.
-        kwargs["timeout"] = self.deadline.remaining()
+        timeout = kwargs["timeout"] = self.deadline.remaining()
+        taken = TakenStream(stream)
+        self.opened.append(taken)
+        try:
+            head = encode_request(request, self.route.host, self.route.port)
+            if head is None:
+                taken.sock = None  # the pool owns it now
+                return self._through_urllib3(stream, request, kwargs)
+            stream.settimeout(timeout)
+            try:
+                stream.sendall(head)
+            except Exception as exc:  # urllib3 decides (it reads on after EPIPE)
+                taken.sock = None
+                return self._through_urllib3(Replay(stream, None, exc), request, kwargs)
+            read = read_head(stream)
+            switching = None if read.end < 0 else parse_switching(read.data[: read.end])
+            if switching is None:
+                taken.sock = None
+                return self._through_urllib3(Replay(stream, read, None), request, kwargs)
+            reason, items = switching
+            target = request.path_url
+            raw = switching_response(reason, items, target, read.data[read.end :], taken)
+            if _urllib3_log.isEnabledFor(logging.DEBUG):
+                # What urllib3 logs for each response, so that its debug log still shows it.
+                _urllib3_log.debug(
+                    '%s://%s:%s "%s %s %s" %s %s',
+                    "http",
+                    self.route.host,
+                    self.route.port,
+                    "GET",
+                    target,
+                    "HTTP/1.1",
+                    101,
+                    0,
+                )
+            return self.build_response(request, raw)
+        except BaseException:
+            taken.close_stream()
+            raise
+
+    def _through_urllib3(
+        self, stream: Any, request: requests.PreparedRequest, kwargs: dict[str, Any]
+    ) -> requests.Response:
         pool = _StreamPool(self.route, stream)
-        self.pools.append(pool)
+        self.opened.append(pool)
         try:
             self._pending_pool = pool
             return super().send(request, **kwargs)
@@ -136,8 +191,8 @@ class _StreamAdapter(requests.adapters.HTTPAdapter):
 
     def close(self) -> None:
         """Close every stream this adapter opened, except one taken over."""
-        for pool in self.pools:
-            pool.close_stream()
+        for opened in self.opened:
+            opened.close_stream()
 
     def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
         """No pool manager: every request goes over a stream from open_stream."""
@@ -387,9 +442,7 @@ def _exchange(
     history: list[requests.Response] = []
     while True:
         url = str(prepared.url)
-        settings = session.merge_environment_settings(
-            url, explicit_proxies or {}, True, verify, cert
-        )
+        settings = environment_settings(session, url, explicit_proxies, verify, cert)
         response = _send_once(session, prepared, settings, deadline, route_options)
         taken = False
         try:
@@ -629,6 +682,10 @@ def _take_over(response: requests.Response) -> Upgraded:
     sock = connection.sock
     reader = getattr(raw._fp, "fp", None)
     leftover = _drain_buffered(reader, sock)
+    if isinstance(sock, Replay):
+        # urllib3 read this answer again after http_exchange had read it.
+        leftover += sock.unread()
+        sock = sock.stream
     pool = raw._pool
     raw._connection = None
     raw._pool = None
