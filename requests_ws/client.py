@@ -26,7 +26,6 @@ import requests.utils
 from .arguments import check_header, check_keywords, header_items, keyword_checked
 from .connection import ClientConnection
 from .deadline import Deadline
-from .environment import environment_settings
 from .exceptions import InvalidURI
 from .extensions import ClientExtensionFactory, ClientPerMessageDeflateFactory
 from .handshake import build_request_headers, check_response, generate_key
@@ -34,6 +33,7 @@ from .protocol import ClientProtocol
 from .proxy_auth import ProxyAuth, share_process_memory
 from .redaction import redact_url
 from .routes import RouteOptions, choose_proxy
+from .session_settings import environment_settings
 from .transport import http_url, open_upgraded
 from .version import USER_AGENT
 

@@ -49,7 +49,6 @@ from requests.cookies import extract_cookies_to_jar, merge_cookies
 from urllib3.util import SKIP_HEADER
 
 from .deadline import Deadline
-from .environment import environment_settings
 from .exceptions import (
     InvalidHandshake,
     InvalidMessage,
@@ -70,7 +69,8 @@ from .http_exchange import (
     switching_response,
 )
 from .redaction import redact_url
-from .routes import Proxy, Route, RouteOptions, choose_proxy, open_stream, select_route
+from .routes import Proxy, Route, RouteOptions, choose_proxies, open_stream, select_route
+from .session_settings import environment_settings, prepare_request
 
 __all__ = ["SocketLike", "Upgraded", "open_upgraded", "http_url"]
 
@@ -434,7 +434,7 @@ def _exchange(
         cookies=requests_kwargs.get("cookies"),
         auth=requests_kwargs.get("auth"),
     )
-    prepared = session.prepare_request(request)
+    prepared = prepare_request(session, request)
     explicit_proxies = requests_kwargs.get("proxies")
     verify = requests_kwargs.get("verify")
     cert = requests_kwargs.get("cert")
@@ -485,7 +485,8 @@ def _send_once(
 ) -> requests.Response:
     """Send one request and run the session's hooks and cookie extraction."""
     url = str(prepared.url)
-    proxy_url = choose_proxy(url, settings["proxies"], route_options, session)
+    candidates = choose_proxies(url, settings["proxies"], route_options, session)
+    proxy_url = candidates[0]
     if proxy_url:
         Proxy.parse(proxy_url)  # InvalidProxy before any I/O, whichever adapter sends
     # The mapping a mounted adapter gets: the one proxy chosen above, or none.
@@ -502,6 +503,7 @@ def _send_once(
             cert=settings["cert"],
             options=route_options,
             session=session,
+            candidates=candidates,
         )
         sender = _StreamAdapter(route, deadline)
     send_kwargs: dict[str, Any] = {
