@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeAlias, TypedDict
 
 import requests
 import requests.utils
+from requests.cookies import cookiejar_from_dict
 
 from .arguments import check_header, check_keywords, header_items, keyword_checked
 from .connection import ClientConnection
@@ -249,6 +250,42 @@ def _check_proxy_ssl(
             )
 
 
+_default_session: requests.Session | None = None
+
+
+def _fresh_session() -> requests.Session:
+    """A fresh default :class:`requests.Session`, for an opening without a
+    session of the caller's.
+
+    Made the way requests unpickles a session (``__setstate__``), from the
+    state of one default session built once: every setting a copy of the
+    default, the cookie jar new and empty. The default session's two plain
+    ``HTTPAdapter`` are shared: they never send (behind a plain HTTPAdapter
+    :mod:`.transport` takes its own route), and building their pool managers
+    for every opening cost as much as the rest of the session.
+    """
+    global _default_session
+    default = _default_session
+    if default is None:
+        default = requests.Session()
+        if not set(vars(default)) <= set(default.__attrs__):
+            return default  # a requests whose state __getstate__ does not cover
+        _default_session = default
+    state = default.__getstate__()
+    for name, value in state.items():
+        if name == "cookies":
+            state[name] = cookiejar_from_dict({})  # as Session() makes it
+        elif name == "hooks":
+            state[name] = {event: list(hooks) for event, hooks in value.items()}
+        elif name == "adapters":
+            state[name] = type(value)(value)
+        elif hasattr(value, "copy"):
+            state[name] = value.copy()
+    session = requests.Session.__new__(requests.Session)
+    session.__setstate__(state)
+    return session
+
+
 def _open(uri: str, options: ConnectOptions, unix_path: str | None = None) -> ClientConnection:
     """The one opening path behind every door; ``options`` are checked here."""
     open_timeout = options.get("open_timeout", 10)
@@ -287,16 +324,17 @@ def _open(uri: str, options: ConnectOptions, unix_path: str | None = None) -> Cl
     session = options.get("session")
     own_session = session is None
     if session is None:
-        session = requests.Session()
+        session = _fresh_session()
         share_process_memory(session)  # what proxies asked for outlives this session
     elif not isinstance(session, requests.Session):
         raise TypeError(f"session must be a requests.Session, not {type(session).__name__}")
     try:
-        header_items(session.headers, "session.headers")
-        _check_cookies(session.cookies, "session.cookies")
+        if not own_session:  # a fresh default session holds requests' defaults only
+            header_items(session.headers, "session.headers")
+            _check_cookies(session.cookies, "session.cookies")
         key = generate_key()
         user_agent_header = options.get("user_agent_header", USER_AGENT)
-        if user_agent_header is not None:
+        if user_agent_header is not None and user_agent_header is not USER_AGENT:
             check_header("User-Agent", user_agent_header, "user_agent_header")
         additional = header_items(options.get("additional_headers"), "additional_headers")
         user_agent = _user_agent(

@@ -221,8 +221,10 @@ def switching_response(
     ``connection``, the bytes read past the head (``leftover``) wait in its
     reader."""
     message = http.client.HTTPMessage()
+    headers = urllib3.HTTPHeaderDict()
     for name, value in items:
         message[name] = value
+        headers.add(name, value)
     original = http.client.HTTPResponse(_NoFile(), method="GET")  # type: ignore[arg-type]
     original.fp = io.BytesIO(leftover)  # type: ignore[assignment]
     original.headers = original.msg = message
@@ -237,7 +239,7 @@ def switching_response(
     options: dict[str, Any] = {"version_string": "HTTP/1.1"} if _TAKES_VERSION_STRING else {}
     response = urllib3.HTTPResponse(
         body=original,
-        headers=urllib3.HTTPHeaderDict(items),
+        headers=headers,
         status=101,
         version=11,
         reason=reason,

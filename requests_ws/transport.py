@@ -46,6 +46,7 @@ import requests.hooks
 import requests.utils
 import urllib3
 from requests.cookies import extract_cookies_to_jar, merge_cookies
+from requests.structures import CaseInsensitiveDict
 from urllib3.util import SKIP_HEADER
 
 from .deadline import Deadline
@@ -172,7 +173,9 @@ class _StreamAdapter(requests.adapters.HTTPAdapter):
                     101,
                     0,
                 )
-            return self.build_response(request, raw)
+            if _may_set_cookies(raw):
+                return self.build_response(request, raw)
+            return _cookieless_response(self, request, raw)
         except BaseException:
             taken.close_stream()
             raise
@@ -205,6 +208,27 @@ class _StreamAdapter(requests.adapters.HTTPAdapter):
 
     def request_url(self, request: requests.PreparedRequest, proxies: Any) -> str:
         return request.path_url
+
+
+def _cookieless_response(
+    adapter: requests.adapters.HTTPAdapter,
+    request: requests.PreparedRequest,
+    raw: urllib3.HTTPResponse,
+) -> requests.Response:
+    """``adapter.build_response(request, raw)`` for an answer without
+    Set-Cookie (requests' own, but for the cookie extraction that would find
+    nothing)."""
+    response = requests.Response()
+    response.status_code = raw.status
+    response.headers = CaseInsensitiveDict(raw.headers)
+    response.encoding = requests.utils.get_encoding_from_headers(response.headers)
+    response.raw = raw
+    response.reason = raw.reason  # type: ignore[assignment]
+    url: Any = request.url
+    response.url = url.decode("utf-8") if isinstance(url, bytes) else url
+    response.request = request
+    response.connection = adapter
+    return response
 
 
 class _DeadlineSender:
@@ -548,9 +572,19 @@ def _send_once(
         # An auth hook (HTTPDigestAuth) retried: keep the cookies of each answer.
         for earlier in response.history:
             extract_cookies_to_jar(session.cookies, earlier.request, earlier.raw)
-    extract_cookies_to_jar(session.cookies, response.request, response.raw)
+    if _may_set_cookies(response.raw):
+        extract_cookies_to_jar(session.cookies, response.request, response.raw)
     result: requests.Response = response
     return result
+
+
+def _may_set_cookies(raw: Any) -> bool:
+    """False when ``raw`` (a urllib3 response) has no Set-Cookie header:
+    extracting its cookies would change nothing."""
+    headers = getattr(raw, "headers", None)
+    if not isinstance(headers, urllib3.HTTPHeaderDict):
+        return True
+    return "set-cookie" in headers or "set-cookie2" in headers
 
 
 def _root_os_error(error: BaseException) -> OSError | None:
