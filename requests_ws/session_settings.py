@@ -219,10 +219,12 @@ def prepare_request(
     if type(session).prepare_request is not requests.Session.prepare_request:
         return session.prepare_request(request)
     url: Any = request.url
-    cookies: Any = request.cookies or {}
-    if not isinstance(cookies, CookieJar):
-        cookies = cookiejar_from_dict(cookies)
-    merged_cookies = merge_cookies(merge_cookies(RequestsCookieJar(), session.cookies), cookies)
+    merged_cookies = merge_cookies(RequestsCookieJar(), session.cookies)
+    cookies: Any = request.cookies
+    if cookies:  # merging no cookies adds none
+        if not isinstance(cookies, CookieJar):
+            cookies = cookiejar_from_dict(cookies)
+        merged_cookies = merge_cookies(merged_cookies, cookies)
     auth = request.auth
     if session.trust_env and not auth and not session.auth:
         auth = requests.utils.get_netrc_auth(url)

@@ -77,6 +77,9 @@ __all__ = ["SocketLike", "Upgraded", "open_upgraded", "http_url"]
 
 _REDIRECT_CODES = frozenset({301, 302, 303, 307, 308})
 _urllib3_log = logging.getLogger("urllib3.connectionpool")
+# What HTTPAdapter(max_retries=0) makes for itself (a Retry is never changed: its
+# increment() returns a new one), made once.
+_NO_RETRIES = urllib3.util.Retry.from_int(0)
 _MAX_ERROR_BODY = 65536
 
 
@@ -128,7 +131,7 @@ class _StreamAdapter(requests.adapters.HTTPAdapter):
     """
 
     def __init__(self, route: Route, deadline: Deadline) -> None:
-        super().__init__(max_retries=0)
+        super().__init__(max_retries=_NO_RETRIES)
         self.route = route
         self.deadline = deadline
         self.opened: list[_StreamPool | TakenStream] = []
