@@ -3,7 +3,8 @@
 The rules, one owner per piece of state:
 
 * **The state lock** (``_cond``, a Condition over one Lock) guards the
-  protocol object -- every call into ``ClientProtocol`` is made with it held --
+  protocol object -- every call into ``ClientProtocol`` is made with it held,
+  but for the reader's ``direct_buffer()`` (its docstring says why) --
   and all shared state of this module: the message queue
   (:class:`~requests_ws.messages.MessageQueue`), the read role, pings and
   keepalive, the closing deadlines, the owed control frames of the writer and
@@ -11,8 +12,10 @@ The rules, one owner per piece of state:
   and a thread holding it never blocks on another lock.
 * **The write side** belongs to the :class:`~requests_ws.sending.FrameWriter`:
   only the holder of its frame lock writes to the socket, one whole frame at a
-  time; data messages also hold its message lock. Order of acquisition:
-  message lock, frame lock, state lock.
+  time; data messages also hold its message lock, but for a one-frame message
+  sent while no fragmented message has begun (it cannot interleave with
+  anything: the frame lock is enough). Order of acquisition: message lock,
+  frame lock, state lock.
 * **The read side** belongs to the holder of the *read role* (``_reader``,
   under the state lock): only that thread waits on the socket for data, reads
   it, and feeds the protocol. ``recv()`` takes queued messages first and, when
@@ -59,7 +62,15 @@ from .exceptions import (
     ConnectionClosedOK,
     ProtocolError,
 )
-from .frames import OP_BINARY, OP_CONT, OP_TEXT, CloseCode, Opcode, check_close_code
+from .frames import (
+    OP_BINARY,
+    OP_CONT,
+    OP_TEXT,
+    CloseCode,
+    MaskedPayload,
+    Opcode,
+    check_close_code,
+)
 from .messages import MessageQueue
 from .protocol import (
     ClientProtocol,
@@ -91,6 +102,8 @@ if TYPE_CHECKING:
 
 __all__ = ["ClientConnection"]
 
+_get_ident = threading.get_ident
+
 # How long the application may be away from recv() before the background
 # thread reads for it (pings are answered at most about this late).
 _GRACE = 0.02
@@ -107,6 +120,9 @@ _POOLED_BUFFERS = 16
 _DIRECT_READ_SIZE = 262144
 # Frames with a payload at least this large are written as header + payload.
 _LARGE_WRITE = 16384
+# A large payload is masked and written this many bytes at a time (a
+# multiple of 4, small enough to stay in the processor's cache).
+_MASK_PIECE = 262144
 
 _NORMAL_CODES = (CloseCode.NORMAL_CLOSURE, CloseCode.GOING_AWAY)
 _READ_WOULD_BLOCK = (BlockingIOError, InterruptedError, ssl.SSLWantReadError, ssl.SSLWantWriteError)
@@ -142,6 +158,56 @@ class ClientConnection:
     :class:`logging.LoggerAdapter` whose records carry ``websocket``: this
     connection), ``socket`` and ``protocol``.
     """
+
+    # Slots: CPython's attribute cache gives up on an instance with more than
+    # 30 attributes in its dict, and this one is read on every frame.
+    __slots__ = (
+        "__weakref__",
+        "_app_busy",
+        "_background",
+        "_background_waits",
+        "_caller_left_at",
+        "_close_cause",
+        "_close_sent_at",
+        "_cond",
+        "_debug",
+        "_discarding",
+        "_epoch_seen",
+        "_keepalive",
+        "_lock",
+        "_next_keepalive",
+        "_owed_retry_at",
+        "_pings",
+        "_queue",
+        "_raw_socket",
+        "_reader",
+        "_reader_epoch",
+        "_reader_ident",
+        "_readers_wanted",
+        "_readiness",
+        "_recv_guard",
+        "_role_wanted",
+        "_stream",
+        "_terminal_at",
+        "_terminated",
+        "_tls",
+        "_wake_r",
+        "_wake_w",
+        "_writer",
+        "close_timeout",
+        "id",
+        "latency",
+        "local_address",
+        "logger",
+        "ping_interval",
+        "ping_timeout",
+        "protocol",
+        "remote_address",
+        "request",
+        "response",
+        "socket",
+        "subprotocol",
+    )
 
     def __init__(
         self,
@@ -181,11 +247,12 @@ class ClientConnection:
         if not isinstance(logger, logging.LoggerAdapter):
             logger = logging.LoggerAdapter(logger, {"websocket": self})
         self.logger: logging.Logger | logging.LoggerAdapter[Any] = logger
-        # The logger whose level decides, asked directly on the hot paths.
         levels: Any = logger.logger
         while isinstance(levels, logging.LoggerAdapter):
             levels = levels.logger
-        self._levels: logging.Logger = levels
+        # Whether to log frames is decided once, as websockets does: asking
+        # the logger on every frame costs more than the rest of a round trip.
+        self._debug = levels.isEnabledFor(logging.DEBUG)
         self.id = uuid.uuid4()
         self.latency = 0.0
         try:
@@ -325,17 +392,18 @@ class ClientConnection:
         returned, and :class:`ConcurrencyError` when another thread is already
         in ``recv()``.
         """
-        if not self._recv_guard.acquire(blocking=False):
+        guard = self._recv_guard
+        if not guard.acquire(False):
             raise ConcurrencyError(
                 "cannot call recv while another thread is already running recv or recv_streaming"
             )
         try:
-            deadline = None if timeout is None else time.monotonic() + timeout
-            message = self._next(deadline, False)
+            message = self._next(None if timeout is None else time.monotonic() + timeout, False)
         finally:
-            self._recv_guard.release()
-        assert not isinstance(message, tuple)
-        return message if decode is None else _convert(message, decode)
+            guard.release()
+        if decode is None:
+            return message  # type: ignore[return-value]
+        return _convert(message, decode)  # type: ignore[arg-type]
 
     def recv_streaming(self, decode: bool | None = None) -> Iterator[str | bytes]:
         """Yield the fragments of the next message as they arrive.
@@ -344,7 +412,7 @@ class ClientConnection:
         joined. Holds the right to receive until the message ends: another
         thread's ``recv()`` meanwhile raises :class:`ConcurrencyError`.
         """
-        if not self._recv_guard.acquire(blocking=False):
+        if not self._recv_guard.acquire(False):
             raise ConcurrencyError(
                 "cannot call recv_streaming while another thread is already running "
                 "recv or recv_streaming"
@@ -396,14 +464,19 @@ class ClientConnection:
                 if self._terminated:
                     raise self._closed_exception()
                 if self._reader is None:
-                    self._take_role_locked(_CALLER)
+                    assert self._reader_ident is None, "one reader at a time"
+                    self._reader = _CALLER
+                    self._reader_ident = _get_ident()
                     self._reader_epoch += 1
                     cond.release()
                     try:
-                        self._read_as_caller(deadline, streaming)
+                        taken = self._read_as_caller(deadline, streaming)
                     finally:
                         cond.acquire()
                         self._release_role_locked()
+                    if taken is not None:
+                        self._app_busy = True
+                        return taken
                     continue
                 # The background thread (or close()) reads: ask for the role.
                 remaining = None if deadline is None else deadline - time.monotonic()
@@ -431,56 +504,73 @@ class ClientConnection:
     def _take_role_locked(self, reader: str) -> None:
         assert self._reader is None, "one reader at a time"
         self._reader = reader
-        self._reader_ident = threading.get_ident()
+        self._reader_ident = _get_ident()
 
     def _release_role_locked(self) -> None:
-        assert self._reader_ident == threading.get_ident(), "released by its holder"
+        assert self._reader_ident == _get_ident(), "released by its holder"
         self._reader = None
         self._reader_ident = None
         self._caller_left_at = time.monotonic()
         if self._background_waits == _PARKED_FOREVER or self._readers_wanted or self._terminated:
             self._cond.notify_all()
 
-    def _read_as_caller(self, deadline: float | None, streaming: bool) -> None:
+    def _read_as_caller(self, deadline: float | None, streaming: bool) -> str | bytes | None:
         """Holding the read role: read until the queue has something for the
-        caller, the connection ends, or ``deadline`` passes (TimeoutError)."""
+        caller, the connection ends, or ``deadline`` passes (TimeoutError).
+
+        Returns a message that went straight from the protocol to the caller
+        (the queue being empty), or None when the queue has what it needs.
+        """
         readiness = self._readiness
+        read_poll = readiness.read_poll
         stream = self._stream
         tls = self._tls
+        take = not streaming
         polled = False
         while True:
             if not (tls and stream.pending()):
                 if deadline is None:
-                    timeout = None
+                    if read_poll is not None:
+                        read_poll.poll()  # returns when readable (or in error)
+                    elif not readiness.wait_readable(None):
+                        continue
                 else:
                     timeout = deadline - time.monotonic()
                     if timeout <= 0:
                         if polled:
                             raise TimeoutError("timed out while waiting for a message")
                         timeout = 0
-                if not readiness.wait_readable(timeout):
-                    if deadline is not None:
+                    if not readiness.wait_readable(timeout):
                         raise TimeoutError("timed out while waiting for a message")
-                    continue
             polled = True
             # Owed pongs: begun only if the socket takes them now (else the
             # background thread retries), so this never waits on a writer.
-            if self._read_once(0.0, _at_least(deadline, CONTROL_WRITE), streaming):
-                return
+            write_deadline = None if deadline is None else _at_least(deadline, CONTROL_WRITE)
+            result = self._read_once(0.0, write_deadline, streaming, take)
+            if result is True:
+                return None
+            if result is not False:
+                return result
 
     def _read_once(
-        self, begin_deadline: float | None, write_deadline: float | None, streaming: bool = False
-    ) -> bool:
+        self,
+        begin_deadline: float | None,
+        write_deadline: float | None,
+        streaming: bool = False,
+        take: bool = False,
+    ) -> bool | str | bytes:
         """Read once (holding the read role) and act on what was parsed.
 
         Returns True when the queue holds something for a reader (a complete
         message, a piece when ``streaming``, or the terminal event), or the
-        connection ended.
+        connection ended. With ``take`` (a caller in recv() that found the
+        queue empty), a message that came whole in this read is returned
+        instead of queued.
         """
-        assert self._reader_ident == threading.get_ident(), "read only with the read role"
+        assert self._reader_ident == _get_ident(), "read only with the read role"
         protocol = self.protocol
-        with self._lock:
-            direct = protocol.direct_buffer()
+        # Without the state lock: see ClientProtocol.direct_buffer.
+        direct = protocol.direct_buffer()
         view = None
         try:
             if direct is not None:
@@ -506,25 +596,42 @@ class ClientConnection:
             if direct is not None:
                 direct.release()
         queue = self._queue
-        with self._lock:
+        ready: bool | str | bytes
+        lock = self._lock
+        lock.acquire()
+        try:
             if size == 0:
                 eof = True
+                ready = True
             else:
                 eof = False
+                message = None
                 if view is None:
                     protocol.direct_received(size)
+                elif take and not self._discarding:
+                    # The queue is empty (the caller looked) and only this
+                    # thread feeds it: a whole message may skip it.
+                    message = protocol.receive_message(view[:size])
                 else:
                     protocol.receive_data(view[:size])  # copies what it keeps
-                events = protocol.events_received()
-                if events:
-                    self._dispatch_locked(events)
-            ready = (
-                queue.complete > 0
-                or queue.terminal is not None
-                or self._terminated
-                or (streaming and len(queue) > 0)
-            )
+                if message is not None:
+                    if self._debug:
+                        fragment = Fragment(message, type(message) is str, True, True)
+                        self.logger.debug("< %s", _describe(fragment))
+                    ready = message
+                else:
+                    events = protocol.events_received()
+                    if events:
+                        self._dispatch_locked(events)
+                    ready = (
+                        queue.complete > 0
+                        or queue.terminal is not None
+                        or self._terminated
+                        or (streaming and len(queue) > 0)
+                    )
             owed = bool(self._writer.owed)
+        finally:
+            lock.release()
         if view is not None and len(_READ_BUFFERS) < _POOLED_BUFFERS:
             _READ_BUFFERS.append(view)
         if owed:
@@ -541,7 +648,7 @@ class ClientConnection:
         """Act on parsed events: queue data and the terminal event, owe
         pongs, acknowledge pings. Called with the state lock held."""
         queue = self._queue
-        debug = self._levels.isEnabledFor(logging.DEBUG)
+        debug = self._debug
         protocol = self.protocol
         notify = False
         for event in events:
@@ -602,7 +709,7 @@ class ClientConnection:
         owed = self._writer.owed
         owed[CLOSE] = frame
         owed.pop(PING, None)
-        if self._levels.isEnabledFor(logging.DEBUG):
+        if self._debug:
             self.logger.debug("> CLOSE %s", self.protocol.close_sent)
         if wake:
             # Reading goes on until the server closes TCP.
@@ -661,10 +768,13 @@ class ClientConnection:
             # The common case, with nothing to wait for but the locks.
             kind = type(message)
             if kind is str:
-                self._send_plain(OP_TEXT, message.encode())  # type: ignore[union-attr]
+                payload = message.encode()  # type: ignore[union-attr]
+                if len(payload) >= _LARGE_WRITE or not self._send_small(OP_TEXT, payload):
+                    self._send_whole(OP_TEXT, payload, None)
                 return
             if kind is bytes:
-                self._send_plain(OP_BINARY, message)  # type: ignore[arg-type]
+                if len(message) >= _LARGE_WRITE or not self._send_small(OP_BINARY, message):  # type: ignore[arg-type]
+                    self._send_whole(OP_BINARY, message, None)  # type: ignore[arg-type]
                 return
         deadline = None if timeout is None else time.monotonic() + timeout
         if isinstance(message, str):
@@ -681,49 +791,55 @@ class ClientConnection:
                 f"cannot send {type(message).__name__}: send str, bytes-like or an iterable of them"
             )
 
-    def _send_plain(self, opcode: int, payload: bytes) -> None:
-        """_send_whole without a deadline or an extension, in fewer steps."""
+    def _send_small(self, opcode: int, payload: bytes) -> bool:
+        """Send a message of one small frame with no deadline and no extension,
+        in fewer steps than _send_whole; return False, having done nothing,
+        when another thread is inside a fragmented message (then the caller
+        waits for the message lock).
+
+        One frame cannot interleave with another message's frames, so this
+        takes only the frame lock -- unless a fragmented message has begun.
+        """
         writer = self._writer
-        writer.message_lock.acquire()
+        frame_lock = writer.frame_lock
+        frame_lock.acquire()
         try:
-            writer.frame_lock.acquire()
+            lock = self._lock
+            protocol = self.protocol
+            lock.acquire()
             try:
-                if self._terminated or self.protocol.close_sent is not None:
-                    with self._lock:
-                        raise self._closed_exception()
-                with self._lock:
-                    try:
-                        header, body = self.protocol.send_data(opcode, payload, True)
-                    except InvalidState:
-                        raise self._closed_exception() from None
-                if self._levels.isEnabledFor(logging.DEBUG):
-                    kind = "TEXT" if opcode == OP_TEXT else "BINARY"
-                    self.logger.debug("> %s %s", kind, _preview(payload))
+                frame = protocol.send_small(opcode, payload)
+                if frame is None:
+                    return False
+            except InvalidState:
+                raise self._closed_exception() from None
+            finally:
+                lock.release()
+            if self._debug:
+                kind = "TEXT" if opcode == OP_TEXT else "BINARY"
+                self.logger.debug("> %s %s", kind, _preview(payload))
+            try:
+                sent = self._stream.send(frame)
+            except WRITE_WOULD_BLOCK:
+                sent = 0
+            except OSError as exc:
+                if not self._terminated:
+                    self._on_cut(exc)
+                raise self._closed_exception() from exc
+            except BaseException as exc:
+                # Interrupted around the write: how much went out is unknown.
+                self._on_cut(exc)
+                raise
+            if sent < len(frame):
                 try:
-                    if len(body) < _LARGE_WRITE:
-                        frame = header + body
-                        try:
-                            sent = self._stream.send(frame)
-                        except WRITE_WOULD_BLOCK:
-                            sent = 0
-                        except OSError:
-                            raise
-                        except BaseException as exc:
-                            # Interrupted around the write: how much went out is unknown.
-                            self._on_cut(exc)
-                            raise
-                        if sent < len(frame):
-                            writer.write(frame[sent:], None, begin_by=CONTINUING if sent else None)
-                    else:
-                        self._write_header_and_body(header, body, None)
+                    writer.write(frame[sent:], None, begin_by=CONTINUING if sent else None)
                 except OSError as exc:
                     if not self._terminated:
                         self._on_cut(exc)
                     raise self._closed_exception() from exc
-            finally:
-                writer.release_frame_lock(None)
         finally:
-            writer.message_lock.release()
+            writer.release_frame_lock(None)
+        return True
 
     def _send_whole(
         self, opcode: int, payload: bytes | bytearray | memoryview, deadline: float | None
@@ -757,7 +873,11 @@ class ClientConnection:
                     if self._terminated:
                         raise self._closed_exception()
                     try:
-                        header, body = self.protocol.send_data(opcode, payload, fin)
+                        body: bytes | MaskedPayload
+                        if type(payload) is bytes and len(payload) >= 65536 and not changes_state:
+                            header, body = self.protocol.send_large(opcode, payload, fin)
+                        else:
+                            header, body = self.protocol.send_data(opcode, payload, fin)
                     except InvalidState:
                         raise self._closed_exception() from None
             except (ConnectionClosed, ProtocolError):
@@ -765,13 +885,13 @@ class ClientConnection:
             except BaseException as exc:
                 self._on_cut(exc)  # interrupted while the compressor took the message
                 raise
-            if self._levels.isEnabledFor(logging.DEBUG):
+            if self._debug:
                 kind = {OP_TEXT: "TEXT", OP_BINARY: "BINARY", OP_CONT: "CONT"}[Opcode(opcode)]
                 self.logger.debug(
                     "> %s %s%s", kind, _preview(payload), "" if fin else ", continued"
                 )
             try:
-                if len(body) < _LARGE_WRITE:
+                if type(body) is bytes and len(body) < _LARGE_WRITE:
                     writer.write(header + body, deadline)
                 else:
                     self._write_header_and_body(header, body, deadline)
@@ -791,13 +911,20 @@ class ClientConnection:
         finally:
             writer.release_frame_lock(deadline)
 
-    def _write_header_and_body(self, header: bytes, body: bytes, deadline: float | None) -> None:
-        """Write a large frame as two buffers; an interrupt between them (or
-        any failure but a timeout before the first byte) cuts the frame."""
+    def _write_header_and_body(
+        self, header: bytes, body: bytes | MaskedPayload, deadline: float | None
+    ) -> None:
+        """Write a large frame as a header and a body (masked piece by piece
+        when it is a MaskedPayload); an interrupt in between (or any failure
+        but a timeout before the first byte) cuts the frame."""
         writer = self._writer
         try:
             writer.write(header, deadline)
-            writer.write(body, deadline, begin_by=CONTINUING)
+            if isinstance(body, MaskedPayload):
+                for piece in body.pieces(_MASK_PIECE):
+                    writer.write(piece, deadline, begin_by=CONTINUING)
+            else:
+                writer.write(body, deadline, begin_by=CONTINUING)
         except NotBegun:
             raise
         except BaseException as exc:

@@ -11,6 +11,7 @@ import dataclasses
 import enum
 import os
 import struct
+from collections.abc import Iterator
 
 from .errors import ProtocolError
 from .masking import apply_mask
@@ -28,6 +29,8 @@ __all__ = [
     "Frame",
     "Close",
     "CloseCode",
+    "MaskedPayload",
+    "masked_header",
     "serialize_frame",
     "serialize_frame_parts",
     "check_close_code",
@@ -175,6 +178,39 @@ class Frame:
 _pack_short = struct.Struct("!BB").pack
 _pack_medium = struct.Struct("!BBH").pack
 _pack_long = struct.Struct("!BBQ").pack
+
+
+def masked_header(first: int, length: int) -> bytes:
+    """The header of a masked frame (without its key): first byte and length."""
+    if length < 126:
+        return _pack_short(first, 0x80 | length)
+    if length < 65536:
+        return _pack_medium(first, 0x80 | 126, length)
+    return _pack_long(first, 0x80 | 127, length)
+
+
+class MaskedPayload:
+    """A large frame's payload, masked (RFC 6455 5.3) piece by piece as it is
+    written: the message is never copied whole, and each piece is masked
+    while it is still in the processor's cache. ``payload`` is ``bytes``, so
+    it cannot change while it is being written."""
+
+    __slots__ = ("_key", "_payload")
+
+    def __init__(self, payload: bytes, key: bytes) -> None:
+        self._payload = payload
+        self._key = key
+
+    def __len__(self) -> int:
+        return len(self._payload)
+
+    def pieces(self, size: int) -> Iterator[bytes]:
+        """The masked payload in pieces of ``size`` bytes (a multiple of 4)."""
+        assert size % 4 == 0, "pieces must keep the key aligned"
+        view = memoryview(self._payload)
+        key = self._key
+        for start in range(0, len(view), size):
+            yield apply_mask(view[start : start + size], key)
 
 
 def serialize_frame_parts(

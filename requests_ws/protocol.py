@@ -28,8 +28,9 @@ import dataclasses
 import enum
 import os
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from .buffers import payload_buffer, take_payload
 from .errors import InvalidState, PayloadTooBig, ProtocolError
 from .frames import (
     OP_BINARY,
@@ -41,6 +42,8 @@ from .frames import (
     Close,
     CloseCode,
     Frame,
+    MaskedPayload,
+    masked_header,
     serialize_frame,
     serialize_frame_parts,
 )
@@ -70,6 +73,9 @@ class State(enum.IntEnum):
     OPEN = 1
     CLOSING = 2
     CLOSED = 3
+
+
+_OPEN = State.OPEN
 
 
 @dataclasses.dataclass(slots=True)
@@ -133,6 +139,12 @@ _KNOWN_OPCODES = frozenset({OP_CONT, OP_TEXT, OP_BINARY, OP_CLOSE, OP_PING, OP_P
 _MAX_REASON_BYTES = 123
 # Bytes of os.urandom drawn at once for masking keys (256 keys).
 _MASK_POOL = 1024
+# The two header bytes of a final, masked TEXT or BINARY frame under 126
+# bytes, by opcode and length.
+_SMALL_HEADERS: dict[int, list[bytes]] = {
+    opcode: [bytes((0x80 | opcode, 0x80 | length)) for length in range(126)]
+    for opcode in (OP_TEXT, OP_BINARY)
+}
 
 
 def _reason_for(error: Exception) -> str:
@@ -201,7 +213,9 @@ class ClientProtocol:
         self._partial_text: list[str] = []
         # A large frame being received straight into its own buffer:
         # (payload buffer, bytes filled, opcode, fin, rsv).
-        self._direct: tuple[bytearray, int, int, bool, int] | None = None
+        # (payload buffer, bytes filled, opcode, fin, rsv, what the payload
+        # is taken from: see buffers.py).
+        self._direct: tuple[memoryview, int, int, bool, int, Any] | None = None
         # Sending state: inside a fragmented message?
         self._sending_fragments = False
         self._receive_stopped = False
@@ -258,17 +272,67 @@ class ClientProtocol:
             else:
                 del buffer[:consumed]
 
+    def receive_message(self, data: memoryview) -> str | bytes | None:
+        """Parse ``data``; when it is exactly one whole, unfragmented, small
+        text or binary frame with nothing received before it, return that
+        message instead of queueing an event (the common case, in fewer steps).
+
+        Otherwise behave as :meth:`receive_data` and return None.
+        """
+        end = len(data)
+        if (
+            end >= 2
+            and not self._buffer
+            and not self._in_message
+            and self._direct is None
+            and not self._receive_stopped
+            and self._decoder is None
+            and not self.extensions
+        ):
+            first = data[0]
+            length = data[1]  # also the mask bit: a masked frame is not matched
+            start = 2
+            if length >= 126:
+                if length == 126 and end >= 4:
+                    length = (data[2] << 8) | data[3]
+                    start = 4
+                    if length < 126:
+                        length = -1  # non-minimal: receive_data says why
+                else:
+                    length = -1
+            max_size = self.max_size
+            if (
+                start + length == end
+                and (first == 0x81 or first == 0x82)
+                and length < 65536
+                and (max_size is None or length <= max_size)
+            ):
+                if first == 0x82:
+                    return bytes(data[start:])
+                try:
+                    return str(data[start:], "utf-8")
+                except UnicodeDecodeError:
+                    pass  # receive_data fails the connection with the details
+        self.receive_data(data)
+        return None
+
     def direct_buffer(self) -> memoryview | None:
         """Where the rest of a large frame's payload should be read, if anywhere.
 
         While a large data frame is incomplete, the I/O layer may read the
         socket straight into this buffer (``recv_into``) and then call
         :meth:`direct_received`; ``receive_data`` works too.
+
+        The one thread that feeds the protocol may call this without the
+        lock that guards the other calls: only feeding sets the large frame,
+        and other threads only ever drop it (:meth:`fail`,
+        :meth:`receive_eof`), after which :meth:`direct_received` ignores
+        what was read.
         """
-        if self._direct is None or self._receive_stopped:
+        direct = self._direct  # read once: another thread may drop it
+        if direct is None or self._receive_stopped:
             return None
-        target, filled = self._direct[0], self._direct[1]
-        return memoryview(target)[filled:]
+        return memoryview(direct[0])[direct[1] :]
 
     def direct_received(self, size: int) -> None:
         """``size`` more bytes were written into :meth:`direct_buffer`."""
@@ -282,16 +346,15 @@ class ClientProtocol:
 
     def _advance_direct(self, size: int) -> None:
         assert self._direct is not None
-        target, filled, opcode, fin, rsv = self._direct
+        target, filled, opcode, fin, rsv, owner = self._direct
         filled += size
-        self._direct = (target, filled, opcode, fin, rsv)
+        self._direct = (target, filled, opcode, fin, rsv, owner)
         if filled < len(target):
             if self._message_is_text and not self._message_compressed and not rsv:
-                with memoryview(target) as view:
-                    self._check_partial_text(view, 0, filled, opcode)
+                self._check_partial_text(target, 0, filled, opcode)
             return
         self._direct = None
-        self._handle_data(opcode, bytes(target), fin, rsv)
+        self._handle_data(opcode, take_payload(target, owner), fin, rsv)
 
     def receive_eof(self) -> None:
         """The server closed its side of the TCP connection."""
@@ -391,9 +454,9 @@ class ClientProtocol:
                 ):
                     # The rest of this large frame goes straight into its own
                     # buffer (see direct_buffer): no more copies through here.
-                    target = bytearray(length)
+                    target, owner = payload_buffer(length)
                     target[: end - start] = view[start:end]
-                    self._direct = (target, 0, opcode, fin, rsv)
+                    self._direct = (target, 0, opcode, fin, rsv, owner)
                     self._advance_direct(end - start)
                     return end
                 if (
@@ -566,14 +629,7 @@ class ClientProtocol:
         Raises :class:`InvalidState` after the close frame was sent, and
         :class:`ProtocolError` for a frame that breaks fragmentation order.
         """
-        if self.state is not State.OPEN or self.close_sent is not None:
-            raise InvalidState("cannot send data: the connection is closing or closed")
-        if opcode == OP_CONT:
-            if not self._sending_fragments:
-                raise ProtocolError("cannot send a continuation frame: no fragmented message")
-        elif self._sending_fragments:
-            raise ProtocolError("cannot start a new message inside a fragmented message")
-        self._sending_fragments = not fin
+        self._start_data_frame(opcode, fin)
         length = len(payload)
         if length < 65536 and not self.extensions:
             key = self._mask_key()
@@ -591,6 +647,54 @@ class ClientProtocol:
                 frame.opcode, frame.data, fin=fin, rsv1=frame.rsv1, key=self._mask_key()
             )
         return serialize_frame_parts(opcode, payload, fin=fin, key=self._mask_key())
+
+    def send_large(
+        self, opcode: int, payload: bytes, fin: bool = True
+    ) -> tuple[bytes, MaskedPayload]:
+        """``send_data`` for a payload of 64 KiB or more without extensions:
+        the payload is masked piece by piece as it is written, never copied
+        whole (see :class:`MaskedPayload`)."""
+        assert not self.extensions and len(payload) >= 65536
+        self._start_data_frame(opcode, fin)
+        key = self._mask_key()
+        header = masked_header((0x80 if fin else 0) | opcode, len(payload))
+        return header + key, MaskedPayload(payload, key)
+
+    def _start_data_frame(self, opcode: int, fin: bool) -> None:
+        if self.state is not _OPEN or self.close_sent is not None:
+            raise InvalidState("cannot send data: the connection is closing or closed")
+        if opcode == OP_CONT:
+            if not self._sending_fragments:
+                raise ProtocolError("cannot send a continuation frame: no fragmented message")
+        elif self._sending_fragments:
+            raise ProtocolError("cannot start a new message inside a fragmented message")
+        self._sending_fragments = not fin
+
+    def send_small(self, opcode: int, payload: bytes) -> bytes | None:
+        """Serialize a whole TEXT or BINARY message of under 64 KiB, without
+        extensions, as one frame (``send_data`` in fewer steps); return None
+        while a fragmented message is being sent (this one must wait).
+
+        Raises :class:`InvalidState` after the close frame was sent.
+        """
+        if self.state is not _OPEN or self.close_sent is not None:
+            raise InvalidState("cannot send data: the connection is closing or closed")
+        if self._sending_fragments:
+            return None
+        assert not self.extensions
+        position = self._mask_position
+        pool = self._mask_pool
+        if position >= len(pool):
+            pool = self._mask_pool = os.urandom(_MASK_POOL)
+            position = 0
+        self._mask_position = position + 4
+        key = pool[position : position + 4]
+        length = len(payload)
+        if length < 126:
+            header = _SMALL_HEADERS[opcode][length]
+        else:
+            header = bytes((0x80 | opcode, 0xFE, length >> 8, length & 0xFF))
+        return header + key + apply_mask(payload, key)
 
     def _mask_key(self) -> bytes:
         """A fresh masking key (RFC 6455 5.3), from a pool of os.urandom bytes

@@ -10,6 +10,7 @@ imports where ``select.poll`` does not exist.
 from __future__ import annotations
 
 import select
+from typing import Any
 
 __all__ = ["Readiness"]
 
@@ -32,12 +33,15 @@ class Readiness:
         self.wake_fileno = wake_fileno
         poll = getattr(select, "poll", None)
         self._use_poll = poll is not None
+        # The poll object for the socket alone (None where select is used):
+        # a reader waiting without a timeout calls its poll() directly.
+        self.read_poll: Any = None
         if poll is not None:
             readable = 0
             for name in _READ_EVENTS:
                 readable |= getattr(select, name)
-            self._read_poll = poll()
-            self._read_poll.register(fileno, readable)
+            self.read_poll = poll()
+            self.read_poll.register(fileno, readable)
             self._read_or_wake_poll = poll()
             self._read_or_wake_poll.register(fileno, readable)
             if wake_fileno is not None:
@@ -47,8 +51,9 @@ class Readiness:
 
     def wait_readable(self, timeout: float | None) -> bool:
         """Wait until the socket has data (or EOF or an error)."""
-        if self._use_poll:
-            return bool(self._read_poll.poll(None if timeout is None else max(timeout, 0) * 1000))
+        read_poll = self.read_poll
+        if read_poll is not None:
+            return bool(read_poll.poll(None if timeout is None else max(timeout, 0) * 1000))
         ready, _, errors = select.select([self.fileno], [], [self.fileno], _clamp(timeout))
         return bool(ready or errors)
 

@@ -8,6 +8,8 @@ and owns every write to the socket. Its rules:
   they go out between the frames of a fragmented message.
 * **The message lock** is held by a sender from the first frame of a data
   message to its last, so messages from different threads never interleave.
+  A one-frame message may go out with the frame lock alone when no fragmented
+  message has begun (the protocol says so under the state lock).
   Order of acquisition: message lock, then frame lock, then (briefly) the
   connection's state lock; never the other way round.
 * **Whole or not begun.** A write waits for the socket to be writable *before*

@@ -97,6 +97,7 @@ def test_fallback_runs_the_same_tests() -> None:
             "tests/test_masking.py",
             "tests/test_frames.py",
             "tests/test_protocol.py",
+            "tests/test_hot_path.py",
             "-k",
             "not fallback",
         ],
