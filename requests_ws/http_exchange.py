@@ -201,6 +201,11 @@ class TakenStream:
         except OSError:
             pass
 
+    def close(self) -> None:
+        """What urllib3's response calls on its connection when it is closed
+        (a hook failed, the 101 was not taken over)."""
+        self.close_stream()
+
 
 class _NoFile:
     """What :class:`http.client.HTTPResponse` reads from: nothing."""

@@ -77,9 +77,10 @@ __all__ = ["SocketLike", "Upgraded", "open_upgraded", "http_url"]
 
 _REDIRECT_CODES = frozenset({301, 302, 303, 307, 308})
 _urllib3_log = logging.getLogger("urllib3.connectionpool")
-# What HTTPAdapter(max_retries=0) makes for itself (a Retry is never changed: its
-# increment() returns a new one), made once.
-_NO_RETRIES = urllib3.util.Retry.from_int(0)
+# What HTTPAdapter(max_retries=0) makes for itself (read=False: a read error is
+# raised as itself, not as MaxRetryError), made once: a Retry is never changed,
+# its increment() returns a new one.
+_NO_RETRIES = urllib3.util.Retry(0, read=False)
 _MAX_ERROR_BODY = 65536
 
 

@@ -221,3 +221,18 @@ def test_each_connect_gets_a_fresh_default_session(scripted_http: Any) -> None:
     for head in (first, second):
         assert header(head, "Accept") == "*/*"  # requests' default headers
         assert header(head, "User-Agent") == requests_ws.USER_AGENT
+
+
+def test_a_hook_failing_on_a_plain_101_closes_the_stream(
+    no_leaks: None, scripted_http: Any
+) -> None:
+    server = _serve(scripted_http, _switching)
+
+    def refuse(response: requests.Response, **kwargs: Any) -> None:
+        raise RuntimeError(f"hook refused {response.status_code}")
+
+    session = requests.Session()
+    session.hooks["response"].append(refuse)
+    with pytest.raises(RuntimeError, match="hook refused 101"):
+        requests_ws.ws_connect(session, server.uri(), compression=None)
+    session.close()
