@@ -205,10 +205,16 @@ def _merged_mappings(
         return session_setting
     if not (isinstance(session_setting, Mapping) and isinstance(request_setting, Mapping)):
         return request_setting
-    merged = dict_class(list(session_setting.items()))
-    merged.update(list(request_setting.items()))
-    for key in [key for key, value in merged.items() if value is None]:
-        del merged[key]
+    merged = dict_class(())
+    removed = []  # keys set to None at some point: dropped if None in the end
+    for setting in (session_setting, request_setting):
+        for key, value in setting.items():
+            merged[key] = value
+            if value is None:
+                removed.append(key)
+    for key in removed:
+        if key in merged and merged[key] is None:
+            del merged[key]
     return merged
 
 
