@@ -20,11 +20,15 @@ One watchdog thread serves every opening of the process (starting a timer
 thread per opening cost more than the rest of the deadline's work). The
 rules of its shared state:
 
-* The watchdog's lock guards its heap of deadlines (by end time) and its
-  thread; the thread sleeps on the watchdog's condition until the earliest
-  end, or without a timeout when the heap is empty (an idle process wakes
-  nobody). :meth:`Deadline.watch` adds a deadline once (and wakes the thread
-  when it becomes the earliest); :meth:`Deadline.finish` removes it.
+* The watchdog's lock guards its heap of deadlines (by end time), its
+  thread and the time that thread will wake up by itself; the thread sleeps
+  on the watchdog's condition until the earliest end in the heap, or without
+  a timeout when the heap is empty (an idle process wakes nobody).
+  :meth:`Deadline.watch` adds a deadline once, and wakes the thread only when
+  it would otherwise wake after that deadline's end; :meth:`Deadline.finish`
+  removes it without waking the thread, which wakes at the removed end,
+  finds nothing due and sleeps on (so a run of openings, each finished
+  before its end, costs one wake-up per ``open_timeout``, not one each).
 * A deadline's own lock guards its sockets and its ``fired``/``finished``
   flags. The watchdog's thread pops a due deadline under the watchdog's lock,
   releases it, then fires the deadline under the deadline's lock: sockets are
@@ -168,6 +172,8 @@ class _Watchdog:
         self._heap: list[tuple[float, int, Deadline]] = []
         self._order = itertools.count()
         self._thread: threading.Thread | None = None
+        # When the thread wakes up by itself next (None: not before a notify).
+        self._wakes_at: float | None = None
 
     def add(self, end: float, deadline: Deadline) -> None:
         with self._cond:
@@ -180,12 +186,14 @@ class _Watchdog:
                 )
                 self._thread = thread
                 thread.start()
-            elif self._heap[0] is entry:
+            elif self._wakes_at is None or end < self._wakes_at:
+                # It would wake too late for this one (or never): wake it now.
                 self._cond.notify()
 
     def remove(self, deadline: Deadline) -> None:
-        # No wake-up: if it was the earliest, the thread finds the next one
-        # when it wakes at this one's end.
+        # No wake-up: if it was the earliest, the thread still wakes at its
+        # end, finds what is due then, and sleeps again (one wake-up for a
+        # whole run of openings, none for a process that stops opening).
         with self._cond:
             heap = self._heap
             for index, entry in enumerate(heap):
@@ -207,12 +215,15 @@ class _Watchdog:
             with cond:
                 while True:
                     if not heap:
+                        self._wakes_at = None
                         cond.wait()
                         continue
-                    left = heap[0][0] - time.monotonic()
+                    end = heap[0][0]
+                    left = end - time.monotonic()
                     if left <= 0:
                         due = heapq.heappop(heap)[2]
                         break
+                    self._wakes_at = end
                     cond.wait(left)
             due._fire()
 

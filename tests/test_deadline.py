@@ -16,7 +16,7 @@ import requests.auth
 
 import requests_ws
 from requests_ws import OpenTimeout, connect
-from requests_ws.deadline import watched_count
+from requests_ws.deadline import Deadline, watched_count
 
 from .peers.scripted_http import ScriptedHTTPServer, header, switching_protocols
 
@@ -289,3 +289,43 @@ def test_rejected_proxy_credentials_carry_the_proxy_answer(
     assert "tried: Digest" in text and "offered" in text
     assert "secret-pw" not in text and "secret-pw" not in repr(error)
     _nothing_watched()
+
+
+def _cut_within(sock: socket.socket, seconds: float) -> float:
+    """Seconds until the watchdog shuts ``sock`` down (its peer never writes)."""
+    started = time.monotonic()
+    sock.settimeout(seconds)
+    assert sock.recv(1) == b""  # shut down: end of stream, not a timeout
+    return time.monotonic() - started
+
+
+def test_one_watchdog_fires_each_deadline_at_its_own_end() -> None:
+    # The watchdog thread sleeps until the earliest end it knows: a deadline
+    # that ends sooner than that wakes it, one that ends later waits its turn,
+    # and one finished in time is never fired.
+    pairs = [socket.socketpair() for _ in range(3)]
+    try:
+        late, soon, finished = (
+            Deadline(0.6, "ws://late/"),
+            Deadline(0.2, "ws://soon/"),
+            Deadline(0.1, "ws://done/"),
+        )
+        late.watch(pairs[0][0])
+        soon.watch(pairs[1][0])
+        finished.watch(pairs[2][0])
+        finished.finish()
+        assert _cut_within(pairs[1][0], 5) < 0.2 + SLACK
+        assert soon.fired and not late.fired
+        assert _cut_within(pairs[0][0], 5) < 0.4 + SLACK
+        assert late.fired and not finished.fired
+        with pytest.raises(OpenTimeout):
+            late.finish()
+        soon.finish(check=False)
+        pairs[2][0].settimeout(0.3)
+        with pytest.raises(TimeoutError):
+            pairs[2][0].recv(1)  # not shut down
+        assert watched_count() == 0
+    finally:
+        for pair in pairs:
+            for sock in pair:
+                sock.close()
