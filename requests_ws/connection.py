@@ -16,6 +16,9 @@ The rules, one owner per piece of state:
   sent while no fragmented message has begun (it cannot interleave with
   anything: the frame lock is enough). Order of acquisition: message lock,
   frame lock, state lock.
+* **The right to receive** (``_receiving``, under the state lock) is held by
+  the one thread inside ``recv()`` (for the call) or ``recv_streaming()``
+  (until the message ends); another raises :class:`ConcurrencyError`.
 * **The read side** belongs to the holder of the *read role* (``_reader``,
   under the state lock): only that thread waits on the socket for data, reads
   it, and feeds the protocol. ``recv()`` takes queued messages first and, when
@@ -185,7 +188,7 @@ class ClientConnection:
         "_reader_ident",
         "_readers_wanted",
         "_readiness",
-        "_recv_guard",
+        "_receiving",
         "_role_wanted",
         "_stream",
         "_terminal_at",
@@ -307,7 +310,7 @@ class ClientConnection:
         # Dropping the rest of a message that arrived while closing with a full queue.
         self._discarding = False
         # The right to call recv() / recv_streaming(): one caller at a time.
-        self._recv_guard = threading.Lock()
+        self._receiving = False
 
         if leftover:
             with self._lock:
@@ -392,15 +395,7 @@ class ClientConnection:
         returned, and :class:`ConcurrencyError` when another thread is already
         in ``recv()``.
         """
-        guard = self._recv_guard
-        if not guard.acquire(False):
-            raise ConcurrencyError(
-                "cannot call recv while another thread is already running recv or recv_streaming"
-            )
-        try:
-            message = self._next(None if timeout is None else time.monotonic() + timeout, False)
-        finally:
-            guard.release()
+        message = self._next(None if timeout is None else time.monotonic() + timeout, False)
         if decode is None:
             return message  # type: ignore[return-value]
         return _convert(message, decode)  # type: ignore[arg-type]
@@ -412,11 +407,13 @@ class ClientConnection:
         joined. Holds the right to receive until the message ends: another
         thread's ``recv()`` meanwhile raises :class:`ConcurrencyError`.
         """
-        if not self._recv_guard.acquire(False):
-            raise ConcurrencyError(
-                "cannot call recv_streaming while another thread is already running "
-                "recv or recv_streaming"
-            )
+        with self._lock:
+            if self._receiving:
+                raise ConcurrencyError(
+                    "cannot call recv_streaming while another thread is already running "
+                    "recv or recv_streaming"
+                )
+            self._receiving = True
         try:
             while True:
                 piece = self._next(None, True)
@@ -426,17 +423,27 @@ class ClientConnection:
                 if fin:
                     return
         finally:
-            self._recv_guard.release()
+            with self._lock:
+                self._receiving = False
 
     def _next(
         self, deadline: float | None, streaming: bool
     ) -> str | bytes | tuple[str | bytes, bool, bool]:
         """Take the next message (or, streaming, the next piece of one),
-        reading in this thread when nothing is queued."""
+        reading in this thread when nothing is queued. Unless streaming (then
+        recv_streaming holds it), takes the right to receive for the call."""
         cond = self._cond
         queue = self._queue
         cond.acquire()
+        claimed = False
         try:
+            if not streaming:
+                if self._receiving:
+                    raise ConcurrencyError(
+                        "cannot call recv while another thread is already running recv "
+                        "or recv_streaming"
+                    )
+                self._receiving = claimed = True
             # Back in recv(): a close frame queued next may be answered now.
             self._app_busy = False
             while True:
@@ -489,6 +496,8 @@ class ClientConnection:
                 finally:
                     self._role_wanted -= 1
         finally:
+            if claimed:
+                self._receiving = False
             cond.release()
 
     def _after_take_locked(self) -> None:
@@ -819,9 +828,12 @@ class ClientConnection:
                 kind = "TEXT" if opcode == OP_TEXT else "BINARY"
                 self.logger.debug("> %s %s", kind, _preview(payload))
             try:
-                sent = self._stream.send(frame)
-            except WRITE_WOULD_BLOCK:
-                sent = 0
+                try:
+                    sent = self._stream.send(frame)
+                except WRITE_WOULD_BLOCK:
+                    sent = 0
+                if sent < len(frame):
+                    writer.write(frame[sent:], None, begin_by=CONTINUING if sent else None)
             except OSError as exc:
                 if not self._terminated:
                     self._on_cut(exc)
@@ -830,13 +842,6 @@ class ClientConnection:
                 # Interrupted around the write: how much went out is unknown.
                 self._on_cut(exc)
                 raise
-            if sent < len(frame):
-                try:
-                    writer.write(frame[sent:], None, begin_by=CONTINUING if sent else None)
-                except OSError as exc:
-                    if not self._terminated:
-                        self._on_cut(exc)
-                    raise self._closed_exception() from exc
         finally:
             writer.release_frame_lock(None)
         return True

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 import requests_ws
-from requests_ws import ConnectionClosedError, buffers
+from requests_ws import ConcurrencyError, ConnectionClosedError, buffers
 from requests_ws.frames import MaskedPayload
 from requests_ws.masking import apply_mask
 from requests_ws.protocol import ClientProtocol
@@ -247,3 +247,41 @@ def test_payload_buffer_hands_out_bytes_that_never_change() -> None:
             owner.take()  # once only
         with pytest.raises(ValueError):
             buffers.payload_buffer(-1)
+
+
+def test_one_receiver_at_a_time(raw_server: Any) -> None:
+    def script(peer: RawPeer) -> None:
+        assert peer.recv_message().payload == b"ready"
+        peer.send_frame(0x1, b"ab", fin=False)
+        assert peer.recv_message().payload == b"go"
+        peer.send_frame(0x0, b"cd")
+        assert peer.recv_message().payload == b"again"
+        peer.send_frame(0x1, b"last")
+        peer.send_close(1000)
+        peer.wait_eof()
+
+    server = raw_server(script)
+    ws = requests_ws.connect(server.uri, compression=None)
+    ws.send("ready")
+    stream = ws.recv_streaming()
+    assert next(stream) == "ab"
+    with pytest.raises(ConcurrencyError):
+        ws.recv(timeout=0)  # the stream holds the right to receive
+    ws.send("go")
+    assert list(stream) == ["cd"]
+    got: list[str | bytes] = []
+    reader = threading.Thread(target=lambda: got.append(ws.recv(timeout=10)))
+    reader.start()
+    for _ in range(1000):  # until the reader is inside recv()
+        with ws._lock:
+            if ws._receiving:
+                break
+        threading.Event().wait(0.005)
+    with pytest.raises(ConcurrencyError):
+        next(ws.recv_streaming())
+    ws.send("again")
+    reader.join(10)
+    assert got == ["last"]
+    ws.close()
+    server.done.wait(10)
+    server.check()
