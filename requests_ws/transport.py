@@ -11,10 +11,14 @@ Two routes, one exchange:
   TCP, ``sock=``, AF_UNIX, HTTP(S) proxies always tunnelled with CONNECT,
   SOCKS, TLS and TLS inside TLS), and a one-shot requests adapter speaks
   HTTP over that stream, so proxies, ``open_timeout`` and proxy errors are
-  exact.
+  exact. A plain request answered by a plain ``101`` is exchanged by
+  :mod:`.http_exchange` (urllib3's bytes out, the same response objects
+  back, for a fraction of the CPU); anything else goes through urllib3.
 
 Either way the request is a :class:`requests.PreparedRequest` built by the
-session (headers, cookies, auth, netrc, URL userinfo), the response passes
+session (headers, cookies, auth, netrc, URL userinfo; see
+:mod:`.session_settings` for how the session's settings and the
+environment's are applied, as requests applies them), the response passes
 the session's hooks (``HTTPDigestAuth`` retries through them), cookies land
 in ``session.cookies``, redirects follow requests' rules, and on 101 the
 socket is taken out of urllib3 together with the bytes http.client already
