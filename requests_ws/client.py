@@ -127,28 +127,27 @@ def parse_uri(uri: str) -> urllib.parse.SplitResult:
     """
     if not isinstance(uri, str):
         raise InvalidURI(repr(uri), f"expected a str, got {type(uri).__name__}")
-    shown = redact_url(uri)
     try:
         parsed = urllib.parse.urlsplit(uri)
     except ValueError as exc:
-        raise InvalidURI(shown, str(exc)) from None
+        raise InvalidURI(redact_url(uri), str(exc)) from None
     scheme = parsed.scheme.lower()
     if scheme not in ("ws", "wss"):
         if scheme in ("http", "https"):
             hint = f"use {scheme.replace('http', 'ws')}:// for a WebSocket"
         else:
             hint = "the scheme must be ws:// or wss://"
-        raise InvalidURI(shown, hint)
+        raise InvalidURI(redact_url(uri), hint)
     if not parsed.hostname:
-        raise InvalidURI(shown, "it has no host name")
+        raise InvalidURI(redact_url(uri), "it has no host name")
     if parsed.fragment:
-        raise InvalidURI(shown, "a WebSocket URI cannot have a #fragment")
-    if any(character in uri for character in "\r\n\x00"):
-        raise InvalidURI(shown, "it contains a CR, LF or NUL")
+        raise InvalidURI(redact_url(uri), "a WebSocket URI cannot have a #fragment")
+    if "\r" in uri or "\n" in uri or "\x00" in uri:
+        raise InvalidURI(redact_url(uri), "it contains a CR, LF or NUL")
     try:
         parsed.port  # noqa: B018 - validates the port
     except ValueError as exc:
-        raise InvalidURI(shown, f"bad port: {exc}") from None
+        raise InvalidURI(redact_url(uri), f"bad port: {exc}") from None
     return parsed
 
 

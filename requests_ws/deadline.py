@@ -64,13 +64,18 @@ class Deadline:
 
     def __init__(self, timeout: float | None, uri: str) -> None:
         self.timeout = timeout
-        self.uri = redact_url(uri)
+        self._given_uri = uri
         self.end = None if timeout is None else time.monotonic() + timeout
         self._lock = threading.Lock()
         self._sockets: list[socket.socket] = []
         self._on_watchdog = False
         self._fired = False
         self._finished = False
+
+    @property
+    def uri(self) -> str:
+        """The URI being opened, as shown in messages (password masked)."""
+        return redact_url(self._given_uri)
 
     def remaining(self) -> float | None:
         """Seconds left, for one blocking operation; raises OpenTimeout at 0."""
