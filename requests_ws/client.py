@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeAlias, TypedDict
 
 import requests
 import requests.utils
+from requests.cookies import cookiejar_from_dict
 
 from .arguments import check_header, check_keywords, header_items, keyword_checked
 from .connection import ClientConnection
@@ -33,6 +34,7 @@ from .protocol import ClientProtocol
 from .proxy_auth import ProxyAuth, share_process_memory
 from .redaction import redact_url
 from .routes import RouteOptions, choose_proxy
+from .session_settings import environment_settings
 from .transport import http_url, open_upgraded
 from .version import USER_AGENT
 
@@ -125,28 +127,27 @@ def parse_uri(uri: str) -> urllib.parse.SplitResult:
     """
     if not isinstance(uri, str):
         raise InvalidURI(repr(uri), f"expected a str, got {type(uri).__name__}")
-    shown = redact_url(uri)
     try:
         parsed = urllib.parse.urlsplit(uri)
     except ValueError as exc:
-        raise InvalidURI(shown, str(exc)) from None
+        raise InvalidURI(redact_url(uri), str(exc)) from None
     scheme = parsed.scheme.lower()
     if scheme not in ("ws", "wss"):
         if scheme in ("http", "https"):
             hint = f"use {scheme.replace('http', 'ws')}:// for a WebSocket"
         else:
             hint = "the scheme must be ws:// or wss://"
-        raise InvalidURI(shown, hint)
+        raise InvalidURI(redact_url(uri), hint)
     if not parsed.hostname:
-        raise InvalidURI(shown, "it has no host name")
+        raise InvalidURI(redact_url(uri), "it has no host name")
     if parsed.fragment:
-        raise InvalidURI(shown, "a WebSocket URI cannot have a #fragment")
-    if any(character in uri for character in "\r\n\x00"):
-        raise InvalidURI(shown, "it contains a CR, LF or NUL")
+        raise InvalidURI(redact_url(uri), "a WebSocket URI cannot have a #fragment")
+    if "\r" in uri or "\n" in uri or "\x00" in uri:
+        raise InvalidURI(redact_url(uri), "it contains a CR, LF or NUL")
     try:
         parsed.port  # noqa: B018 - validates the port
     except ValueError as exc:
-        raise InvalidURI(shown, f"bad port: {exc}") from None
+        raise InvalidURI(redact_url(uri), f"bad port: {exc}") from None
     return parsed
 
 
@@ -238,7 +239,7 @@ def _check_proxy_ssl(
         url = http_url(uri)
         proxies: Mapping[str, str] = requests_kwargs.get("proxies") or {}
         if route.proxy is True:
-            settings = session.merge_environment_settings(url, dict(proxies), True, None, None)
+            settings = environment_settings(session, url, proxies, None, None)
             proxies = settings["proxies"]
         chosen = choose_proxy(url, dict(proxies), route, session)
         if not (chosen or "").lower().startswith("https://"):
@@ -246,6 +247,42 @@ def _check_proxy_ssl(
             raise ValueError(
                 f"{name}= configures TLS to an https:// proxy, but {shown} for {redact_url(uri)}"
             )
+
+
+_default_session: requests.Session | None = None
+
+
+def _fresh_session() -> requests.Session:
+    """A fresh default :class:`requests.Session`, for an opening without a
+    session of the caller's.
+
+    Made the way requests unpickles a session (``__setstate__``), from the
+    state of one default session built once: every setting a copy of the
+    default, the cookie jar new and empty. The default session's two plain
+    ``HTTPAdapter`` are shared: they never send (behind a plain HTTPAdapter
+    :mod:`.transport` takes its own route), and building their pool managers
+    for every opening cost as much as the rest of the session.
+    """
+    global _default_session
+    default = _default_session
+    if default is None:
+        default = requests.Session()
+        if not set(vars(default)) <= set(default.__attrs__):
+            return default  # a requests whose state __getstate__ does not cover
+        _default_session = default
+    state = default.__getstate__()
+    for name, value in state.items():
+        if name == "cookies":
+            state[name] = cookiejar_from_dict({})  # as Session() makes it
+        elif name == "hooks":
+            state[name] = {event: list(hooks) for event, hooks in value.items()}
+        elif name == "adapters":
+            state[name] = type(value)(value)
+        elif hasattr(value, "copy"):
+            state[name] = value.copy()
+    session = requests.Session.__new__(requests.Session)
+    session.__setstate__(state)
+    return session
 
 
 def _open(uri: str, options: ConnectOptions, unix_path: str | None = None) -> ClientConnection:
@@ -286,16 +323,17 @@ def _open(uri: str, options: ConnectOptions, unix_path: str | None = None) -> Cl
     session = options.get("session")
     own_session = session is None
     if session is None:
-        session = requests.Session()
+        session = _fresh_session()
         share_process_memory(session)  # what proxies asked for outlives this session
     elif not isinstance(session, requests.Session):
         raise TypeError(f"session must be a requests.Session, not {type(session).__name__}")
     try:
-        header_items(session.headers, "session.headers")
-        _check_cookies(session.cookies, "session.cookies")
+        if not own_session:  # a fresh default session holds requests' defaults only
+            header_items(session.headers, "session.headers")
+            _check_cookies(session.cookies, "session.cookies")
         key = generate_key()
         user_agent_header = options.get("user_agent_header", USER_AGENT)
-        if user_agent_header is not None:
+        if user_agent_header is not None and user_agent_header is not USER_AGENT:
             check_header("User-Agent", user_agent_header, "user_agent_header")
         additional = header_items(options.get("additional_headers"), "additional_headers")
         user_agent = _user_agent(

@@ -25,9 +25,9 @@ The rules, one owner per piece of state:
   there are none, takes the role and reads in the caller's own thread, so a
   round trip costs no thread hand-off. The background thread takes the role
   only when no caller has wanted it for ``_GRACE`` seconds, or at once when
-  ``ping()`` or ``close()`` waits for an answer, or when a close frame is
-  being answered; a caller that needs the role back wakes it through the
-  socketpair and it hands the role over.
+  ``ping()``, ``close()`` or a keepalive ping waits for an answer, or when a
+  close frame is being answered; a caller that needs the role back wakes it
+  through the socketpair and it hands the role over.
 * **Time** is the background thread's one routine, ``_timers``: keepalive, the
   deadline of the closing handshake, and a server's close frame the
   application has not reached. It waits only for what is due next: an idle
@@ -90,7 +90,6 @@ from .sending import (
     CLOSE,
     CONTINUING,
     CONTROL_WRITE,
-    PING,
     PONG,
     WRITE_WOULD_BLOCK,
     FrameWriter,
@@ -138,9 +137,12 @@ _RUNNING, _POLLING, _PARKED, _PARKED_FOREVER = range(4)
 
 
 class _PendingPing:
-    __slots__ = ("keepalive", "latency", "sent_at")
+    """A ping waiting for its pong (in the ping table once on the wire)."""
 
-    def __init__(self, sent_at: float, keepalive: bool = False) -> None:
+    __slots__ = ("keepalive", "latency", "payload", "sent_at")
+
+    def __init__(self, payload: bytes, sent_at: float, keepalive: bool = False) -> None:
+        self.payload = payload
         self.sent_at = sent_at
         self.keepalive = keepalive
         self.latency: float | None = None
@@ -287,7 +289,11 @@ class ClientConnection:
         # Waits use the Condition; plain critical sections take the Lock
         # itself (the same lock, without the Condition's Python-level wrapper).
         self._cond = threading.Condition(self._lock)
-        self._writer = FrameWriter(stream, self._readiness.wait_writable, self._lock, self._on_cut)
+        # Pings waiting for a pong, in wire order (see sending.py).
+        self._pings: dict[bytes, _PendingPing] = {}
+        self._writer = FrameWriter(
+            stream, self._readiness.wait_writable, self._lock, self._on_cut, self._pings
+        )
         self._queue = MessageQueue(high, 0 if low is None else low)
         self._reader: str | None = None
         self._reader_ident: int | None = None
@@ -301,8 +307,7 @@ class ClientConnection:
         self._close_cause: BaseException | None = None
         self._close_sent_at: float | None = None
         self._terminal_at: float | None = None
-        self._pings: dict[bytes, _PendingPing] = {}
-        self._keepalive: bytes | None = None
+        self._keepalive: _PendingPing | None = None
         self._next_keepalive = None if ping_interval is None else time.monotonic() + ping_interval
         self._owed_retry_at = 0.0
         # Between recv() returning a message and the application's next
@@ -514,7 +519,7 @@ class ClientConnection:
         if queue.resumed:
             queue.resumed = False
             # Reading resumes; a pong missed while paused was not the peer's fault.
-            keepalive = self._pings.get(self._keepalive or b"")
+            keepalive = self._keepalive
             if keepalive is not None:
                 keepalive.sent_at = time.monotonic()
             self._wake_background_locked()
@@ -727,7 +732,7 @@ class ClientConnection:
         self._close_sent_at = time.monotonic()
         owed = self._writer.owed
         owed[CLOSE] = frame
-        owed.pop(PING, None)
+        owed.drop_ping()
         if self._debug:
             self.logger.debug("> CLOSE %s", self.protocol.close_sent)
         if wake:
@@ -827,6 +832,8 @@ class ClientConnection:
             protocol = self.protocol
             lock.acquire()
             try:
+                if writer.ended:
+                    raise self._closed_exception()
                 frame = protocol.send_small(opcode, payload)
                 if frame is None:
                     return False
@@ -838,14 +845,15 @@ class ClientConnection:
                 kind = "TEXT" if opcode == OP_TEXT else "BINARY"
                 self.logger.debug("> %s %s", kind, _preview(payload))
             try:
+                writer.frame_open = True  # see FrameWriter: open until its last byte
                 try:
                     sent = self._stream.send(frame)
                 except WRITE_WOULD_BLOCK:
                     sent = 0
-                if sent < len(frame) or writer.buffers_output:
-                    # The rest, and (TLS inside TLS) the ciphertext the
-                    # stream still holds: write() flushes it.
+                if sent < len(frame) or writer.buffered:
                     writer.write(frame[sent:], None, begin_by=CONTINUING if sent else None)
+                else:
+                    writer.frame_open = False
             except OSError as exc:
                 if not self._terminated:
                     self._on_cut(exc)
@@ -936,10 +944,13 @@ class ClientConnection:
         but a timeout before the first byte) cuts the frame."""
         writer = self._writer
         try:
-            writer.write(header, deadline)
+            # The frame stays open from the header's first byte to the body's
+            # last: a cut anywhere in between ends the writer.
+            writer.write(header, deadline, ends_frame=False)
             if isinstance(body, MaskedPayload):
                 for piece in body.pieces(_MASK_PIECE):
-                    writer.write(piece, deadline, begin_by=CONTINUING)
+                    writer.write(piece, deadline, begin_by=CONTINUING, ends_frame=False)
+                writer.frame_open = False
             else:
                 writer.write(body, deadline, begin_by=CONTINUING)
         except NotBegun:
@@ -990,7 +1001,7 @@ class ClientConnection:
             writer.message_lock.release()
 
     def _check_sendable(self) -> None:
-        if self._terminated or self.protocol.close_sent is not None:
+        if self._terminated or self.protocol.close_sent is not None or self._writer.ended:
             with self._lock:
                 raise self._closed_exception()
 
@@ -1049,26 +1060,54 @@ class ClientConnection:
         within ``timeout``, :class:`ConcurrencyError` when a ping with the same
         payload is pending, and :class:`ConnectionClosed` when the connection
         closes before the pong.
+
+        A pong acknowledges its ping and every ping written before it, never
+        one not yet on the wire. The default payload is random; with an
+        explicit one, a late pong for an earlier ping that timed out cannot be
+        told from the answer to a new ping with the same payload once that one
+        has been written (RFC 6455 5.5.3: a pong answers the latest ping).
         """
         payload = _control_payload(data, "ping")
         deadline = None if timeout is None else time.monotonic() + timeout
         cond = self._cond
+        writer = self._writer
         with cond:
+            # Checked again below; here so that bad calls fail before any wait.
             if self._terminated or self.protocol.close_sent is not None:
                 raise self._closed_exception()
-            if payload in self._pings:
-                raise ConcurrencyError(
-                    "a ping with the same payload is already waiting for its pong"
-                )
-            if not payload:
-                payload = os.urandom(4)
-                while payload in self._pings:
-                    payload = os.urandom(4)
-            frame = self.protocol.send_ping(payload)
-            pending = _PendingPing(time.monotonic())
-            self._pings[payload] = pending
+            self._check_ping_payload_locked(payload)
+        pending: _PendingPing | None = None
+        writer.acquire(writer.frame_lock, deadline)
         try:
-            self._write_control(frame, deadline)
+            with cond:
+                if self._terminated or self.protocol.close_sent is not None or writer.ended:
+                    raise self._closed_exception()
+                self._check_ping_payload_locked(payload)
+                if not payload:
+                    payload = os.urandom(4)
+                    while self._ping_payload_taken_locked(payload):
+                        payload = os.urandom(4)
+                frame = self.protocol.send_ping(payload)
+                # Joins the table now, as its frame goes out under the frame
+                # lock: the table's order is the wire order, and a pong read
+                # before this ping was written cannot acknowledge it.
+                pending = _PendingPing(payload, time.monotonic())
+                self._pings[payload] = pending
+            try:
+                writer.write(frame, _at_least(deadline, CONTROL_WRITE), begin_by=deadline)
+            except TimeoutError:
+                raise  # NotBegun: nothing sent; or cut: the connection has ended
+            except OSError as exc:
+                raise self._closed_exception() from exc
+        except BaseException:
+            if pending is not None:
+                with cond:
+                    self._forget_ping_locked(pending)
+            raise
+        finally:
+            writer.release_frame_lock(deadline)
+        assert pending is not None
+        try:
             with cond:
                 self._readers_wanted += 1
                 self._wake_background_locked()
@@ -1085,7 +1124,20 @@ class ClientConnection:
             return pending.latency
         finally:
             with cond:
-                self._pings.pop(payload, None)
+                self._forget_ping_locked(pending)
+
+    def _check_ping_payload_locked(self, payload: bytes) -> None:
+        if payload and self._ping_payload_taken_locked(payload):
+            raise ConcurrencyError("a ping with the same payload is already waiting for its pong")
+
+    def _ping_payload_taken_locked(self, payload: bytes) -> bool:
+        """Whether a ping with ``payload`` waits (on the wire, or owed)."""
+        owed = self._writer.owed.ping_waiter
+        return payload in self._pings or (owed is not None and owed[0] == payload)
+
+    def _forget_ping_locked(self, pending: _PendingPing) -> None:
+        if self._pings.get(pending.payload) is pending:
+            del self._pings[pending.payload]
 
     def _acknowledge_locked(self, data: bytes) -> bool:
         """A pong acknowledges its ping and every ping sent before it."""
@@ -1190,6 +1242,7 @@ class ClientConnection:
             if cause is not None and self._close_cause is None:
                 self._close_cause = cause
             self._terminated = True
+            self._writer.ended = True
             self.protocol.receive_eof()
             self._cond.notify_all()
         if eof or cause is not None:
@@ -1306,7 +1359,9 @@ class ClientConnection:
         if queue.paused:
             # Not even for ping(): a pong missed while paused is excused.
             return False, None, True  # recv() wakes it when the queue drains
-        if self._readers_wanted:
+        if self._readers_wanted or self._keepalive is not None:
+            # Someone waits for an answer (a keepalive ping too: its latency
+            # must be the round trip, not the round trip plus _GRACE).
             return True, None, False
         idle = now - self._caller_left_at
         if idle >= _GRACE:
@@ -1331,7 +1386,7 @@ class ClientConnection:
                     return self._answer_terminal_late, None
                 due = at - now
         elif self.ping_interval is not None:
-            pending = self._pings.get(self._keepalive) if self._keepalive is not None else None
+            pending = self._keepalive
             if pending is not None:
                 if self.ping_timeout is not None and not self._queue.paused:
                     at = pending.sent_at + self.ping_timeout
@@ -1368,17 +1423,19 @@ class ClientConnection:
             if self.protocol.close_sent is not None or self._terminated:
                 return
             payload = os.urandom(4)
-            while payload in self._pings:
+            while self._ping_payload_taken_locked(payload):
                 payload = os.urandom(4)
-            self._pings[payload] = _PendingPing(now, keepalive=True)
-            self._keepalive = payload
-            self._writer.owed[PING] = self.protocol.send_ping(payload)
+            pending = _PendingPing(payload, now, keepalive=True)
+            self._keepalive = pending
+            # Joins the ping table when the frame is taken for the wire.
+            self._writer.owed.owe_ping(self.protocol.send_ping(payload), payload, pending)
         self._retry_owed()
 
     def _keepalive_failed(self) -> None:
         self.logger.debug("! keepalive ping timed out")
         with self._lock:
-            self._pings.pop(self._keepalive or b"", None)
+            if self._keepalive is not None:
+                self._forget_ping_locked(self._keepalive)
             self._keepalive = None
         error = TimeoutError(f"keepalive ping timeout: no pong within {self.ping_timeout} seconds")
         self._fail(CloseCode.INTERNAL_ERROR, "keepalive ping timeout", error)

@@ -167,6 +167,8 @@ class _Parser:
 def parse_token_list(header: str, value: str) -> list[str]:
     """Parse a comma-separated list of tokens (``Connection``, ``Upgrade``,
     ``Sec-WebSocket-Protocol``)."""
+    if _token_re.fullmatch(value):
+        return [value]  # one bare token (the usual answer): nothing to parse
     parser = _Parser(header, value)
     tokens: list[str] = []
     parser.skip_ows()

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from .buffers import payload_buffer, take_payload
 from .errors import InvalidState, PayloadTooBig, ProtocolError
+from .extensions.permessage_deflate import PerMessageDeflate
 from .frames import (
     OP_BINARY,
     OP_CLOSE,
@@ -190,6 +191,11 @@ class ClientProtocol:
     ) -> None:
         self.max_size = max_size
         self.extensions = list(extensions)
+        # permessage-deflate alone (the common case): its codec is called on
+        # a frame's parts, with no Frame object per frame.
+        self._deflate: PerMessageDeflate | None = None
+        if len(self.extensions) == 1 and type(self.extensions[0]) is PerMessageDeflate:
+            self._deflate = self.extensions[0]
         self.state = State.OPEN
         self.close_rcvd: Close | None = None
         self.close_sent: Close | None = None
@@ -391,8 +397,31 @@ class ClientProtocol:
         simple = not self.extensions and (self.max_size is None or self.max_size >= 125)
         max_size = 65535 if self.max_size is None else self.max_size
         events = self._events
+        deflate = self._deflate
         while end - pos >= 2:
             first, second = buffer[pos], buffer[pos + 1]
+            if deflate is not None and (first == 0xC1 or first == 0xC2) and second <= 126:
+                # A whole compressed message in one frame, of at most
+                # 65535 bytes, inflated here (the full checks below otherwise).
+                if second < 126:
+                    start = pos + 2
+                    stop = start + second
+                elif end - pos >= 4:
+                    size = (buffer[pos + 2] << 8) | buffer[pos + 3]
+                    start = pos + 4
+                    stop = start + size if 126 <= size <= max_size else end + 1
+                else:
+                    stop = end + 1
+                if stop <= end and not self._in_message and self._decoder is None:
+                    payload = deflate.decode_payload(
+                        first & 0x0F, bytes(view[start:stop]), True, True, self.max_size
+                    )
+                    pos = stop
+                    if first == 0xC1:
+                        events.append(Fragment(payload.decode(), True, True, True))
+                    else:
+                        events.append(Fragment(payload, False, True, True))
+                    continue
             if simple and (first == 0x81 or first == 0x82) and second <= 126:
                 if second < 126:
                     start = pos + 2
@@ -562,7 +591,23 @@ class ClientProtocol:
 
     def _handle_data(self, opcode: int, payload: bytes, fin: bool, rsv: int) -> None:
         first = opcode != OP_CONT
-        if self.extensions:
+        deflate = self._deflate
+        if deflate is not None:
+            if rsv & 0x30:
+                raise ProtocolError(
+                    "the server set reserved bits that no negotiated extension defines"
+                )
+            max_size = self.max_size
+            payload = deflate.decode_payload(
+                opcode,
+                payload,
+                fin,
+                rsv != 0,
+                None if max_size is None else max_size - self._message_size,
+            )
+            if max_size is not None and self._message_size + len(payload) > max_size:
+                raise PayloadTooBig(len(payload), max_size, self._message_size)
+        elif self.extensions:
             frame = Frame(
                 opcode, payload, fin, bool(rsv & 0x40), bool(rsv & 0x20), bool(rsv & 0x10)
             )
@@ -639,6 +684,15 @@ class ClientProtocol:
             else:
                 header = bytes((first, 0xFE, length >> 8, length & 0xFF))
             return header + key, apply_mask(payload, key)
+        deflate = self._deflate
+        if deflate is not None:
+            data, rsv = deflate.encode_payload(opcode, payload, fin)
+            length = len(data)
+            if length < 126:
+                key = self._mask_key()
+                header = bytes(((0x80 if fin else 0) | rsv | opcode, 0x80 | length))
+                return header + key, apply_mask(data, key)
+            return serialize_frame_parts(opcode, data, fin=fin, rsv1=rsv != 0, key=self._mask_key())
         if self.extensions:
             frame = Frame(opcode, bytes(payload), fin)
             for extension in self.extensions:

@@ -256,12 +256,14 @@ def select_route(
     cert: Any,
     options: RouteOptions,
     session: requests.Session | None = None,
+    candidates: list[str | None] | None = None,
 ) -> Route:
     """Decide how to reach ``url`` (an ``http(s)://`` URL).
 
     The proxies are :func:`choose_proxies`' (``session``'s PAC file
-    included), the rest of the list kept for fail-over; ``session``'s memory
-    of what proxies asked for answers their 407s.
+    included; ``candidates`` when the caller already asked it), the rest of
+    the list kept for fail-over; ``session``'s memory of what proxies asked
+    for answers their 407s.
     """
     parts = urllib.parse.urlsplit(url)
     host = parts.hostname or ""
@@ -291,10 +293,10 @@ def select_route(
             chosen.server_hostname = options.proxy_server_hostname or chosen.host
         return chosen
 
-    candidates = [
-        None if c is None else configured(c) for c in choose_proxies(url, proxies, options, session)
-    ]
-    route.proxy, route.fallbacks = candidates[0], candidates[1:]
+    if candidates is None:
+        candidates = choose_proxies(url, proxies, options, session)
+    chosen = [None if c is None else configured(c) for c in candidates]
+    route.proxy, route.fallbacks = chosen[0], chosen[1:]
     if route.fallbacks and session is not None:
         route.on_proxy_failed = pac.banning(session)
     return route

@@ -24,6 +24,21 @@ and owns every write to the socket. Its rules:
   lock. A thread that cannot take the frame lock at once leaves its frame there;
   whoever holds the frame lock writes the slot when it releases the lock, and
   checks again *after* releasing, so nothing is left behind by a race.
+* **The ping table is in wire order.** A ping joins the connection's table of
+  pings waiting for a pong only when its frame is about to be written, by the
+  holder of the frame lock under the state lock: a ``ping()`` once it holds
+  the frame lock, the owed keepalive ping when it is taken from the slot (and
+  it leaves the table again if it goes back to the slot unwritten). A pong
+  acknowledges its ping and every ping before it in the table, so it can only
+  acknowledge pings that were on the wire before the one it answers.
+* **Nothing after a cut.** A frame is *open* from just before its first byte
+  to just after its last (``frame_open``, written only by the frame lock's
+  holder). A frame still open when the frame lock is released was cut, however
+  the cutting exception got there (an interrupt may even land inside
+  ``on_cut``): the writer becomes ``ended``, ``on_cut`` runs (again), and the
+  owed frames are dropped. Once ``ended`` -- a cut, or the connection's end,
+  which sets it under the state lock -- nothing more is written: :meth:`write`
+  raises and owed frames are dropped, never written after a partial frame.
 """
 
 from __future__ import annotations
@@ -62,20 +77,68 @@ class OwedFrames(dict[int, bytes]):
     (``PONG``, ``PING``, ``CLOSE``), keyed by opcode. A dict, so that "is
     anything owed?" costs no Python call on the hot path.
 
+    An owed ping may carry a waiter (:meth:`owe_ping`): it joins ``pings``,
+    the connection's table of pings waiting for a pong, when the frame is
+    taken for the wire, and leaves it if the frame is restored unwritten.
+
     Guarded by the connection's state lock.
     """
 
+    def __init__(self, pings: dict[bytes, Any]) -> None:
+        super().__init__()
+        self.pings = pings
+        # (payload, waiter) of the owed ping, until it is taken.
+        self.ping_waiter: tuple[bytes, Any] | None = None
+        # The same, between its take and the end of that write.
+        self._ping_taken: tuple[bytes, Any] | None = None
+
+    def owe_ping(self, frame: bytes, payload: bytes, waiter: Any) -> None:
+        """Owe a ping whose ``waiter`` joins ``pings`` as the frame is taken."""
+        self[PING] = frame
+        self.ping_waiter = (payload, waiter)
+
+    def drop_ping(self) -> None:
+        """Forget the owed ping and its waiter (the connection is closing)."""
+        self.pop(PING, None)
+        self.ping_waiter = None
+
     def take(self) -> list[bytes]:
         """Remove and return the owed frames in wire order (close last)."""
+        self._ping_taken = None
+        waiter = self.ping_waiter
+        if waiter is not None and PING in self:
+            self.ping_waiter = None
+            self.pings[waiter[0]] = waiter[1]
+            self._ping_taken = waiter
         frames = [self.pop(kind) for kind in _WIRE_ORDER if kind in self]
         return frames
+
+    def restore(self, frames: list[bytes]) -> None:
+        """Put back frames taken but not written (a newer one of a kind wins)."""
+        for frame in frames:
+            kind = frame[0] & 0x0F
+            if kind in self:
+                continue
+            self[kind] = frame
+            taken = self._ping_taken
+            if kind == PING and taken is not None:
+                # Unwritten: out of the table until it is taken again.
+                self.pings.pop(taken[0], None)
+                self.ping_waiter = taken
+        self._ping_taken = None
+
+    def clear(self) -> None:
+        super().clear()
+        self.ping_waiter = None
+        self._ping_taken = None
 
 
 class FrameWriter:
     """Writes whole frames to a non-blocking stream within deadlines.
 
     ``wait_writable(timeout)`` waits for the stream's file descriptor;
-    ``state_lock`` is the connection's state lock (it guards ``owed``);
+    ``state_lock`` is the connection's state lock (it guards ``owed`` and
+    ``pings``, the connection's table of pings waiting for a pong);
     ``on_cut(error)`` is called (frame lock held, state lock not) when a
     frame was interrupted after its first byte: the connection must fail
     without writing anything more.
@@ -87,6 +150,7 @@ class FrameWriter:
         wait_writable: Callable[[float | None], bool],
         state_lock: threading.Lock,
         on_cut: Callable[[BaseException], None],
+        pings: dict[bytes, Any] | None = None,
     ) -> None:
         self.stream = stream
         self.wait_writable = wait_writable
@@ -94,12 +158,16 @@ class FrameWriter:
         self.on_cut = on_cut
         self.frame_lock = threading.Lock()
         self.message_lock = threading.Lock()
-        self.owed = OwedFrames()
+        self.owed = OwedFrames({} if pings is None else pings)
+        # A frame has begun and not ended (written by the frame lock's holder).
+        self.frame_open = False
+        # Nothing more may be written (a cut, or the connection's end).
+        self.ended = False
         # Streams that encrypt into a buffer of their own (TLS inside TLS)
         # must be flushed after the last byte of a frame.
         self._flush: Callable[[], bool] | None = getattr(stream, "flush_pending", None)
-        # True for such a stream: a write that bypasses write() must still flush.
-        self.buffers_output = self._flush is not None
+        # Whether send() may keep bytes back (then a frame ends with a flush).
+        self.buffered = self._flush is not None
 
     # -- locks -----------------------------------------------------------
 
@@ -118,7 +186,12 @@ class FrameWriter:
         Frames owed by a thread that found the lock taken are written here;
         after releasing, the slot is checked once more, since a frame may have
         been left there between the last check and the release.
+
+        A frame still open here was cut: nothing more is ever written.
         """
+        if self.frame_open:
+            self._abandon_cut_frame()
+            return
         if not self.owed:
             self.frame_lock.release()
             if not self.owed:
@@ -135,6 +208,18 @@ class FrameWriter:
         if written:
             self.flush_owed(deadline, write_deadline)
 
+    def _abandon_cut_frame(self) -> None:
+        """End writing for good after a frame left open; release the lock."""
+        try:
+            with self.state_lock:
+                self.ended = True
+                self.owed.clear()
+            # on_cut may have been interrupted (or never reached) in write().
+            self.on_cut(ConnectionError("a frame was cut short"))
+            self.frame_open = False
+        finally:
+            self.frame_lock.release()
+
     def flush_owed(self, begin_by: float | None, deadline: float | None) -> None:
         """Write the owed frames now unless another thread is writing (it
         will). Each must begin by ``begin_by`` (else it stays owed) and end by
@@ -150,6 +235,10 @@ class FrameWriter:
         """Write the owed frames; False when one could not begin in time
         (it and the rest stay owed) or the connection ended."""
         with self.state_lock:
+            if self.ended:
+                # Never after a cut frame, nor on a connection that has ended.
+                self.owed.clear()
+                return False
             frames = self.owed.take()
         for index, frame in enumerate(frames):
             try:
@@ -163,14 +252,9 @@ class FrameWriter:
                     return False  # on_cut has ended the connection: nothing more is written
                 # The rest stays owed for the next writer.
                 with self.state_lock:
-                    self._restore(frames[index:])
+                    self.owed.restore(frames[index:])
                 return False
         return True
-
-    def _restore(self, frames: list[bytes]) -> None:
-        owed = self.owed
-        for frame in frames:
-            owed.setdefault(frame[0] & 0x0F, frame)
 
     # -- writing -----------------------------------------------------------
 
@@ -194,6 +278,7 @@ class FrameWriter:
         deadline: float | None,
         *,
         begin_by: float | _Continuing | None = None,
+        ends_frame: bool = True,
     ) -> None:
         """Write all of ``data``; call with the frame lock held.
 
@@ -201,8 +286,12 @@ class FrameWriter:
         frame already begun) bounds the wait for the first byte: when it passes
         with nothing written, :class:`NotBegun` is raised and nothing is lost.
         Any failure after the first byte cuts the frame: ``on_cut`` runs and the
-        exception propagates (TimeoutError past ``deadline``).
+        exception propagates (TimeoutError past ``deadline``). ``ends_frame``
+        false: more of the same frame follows (the frame stays open).
+        Once the writer has ``ended``, raises BrokenPipeError and writes nothing.
         """
+        if self.ended:
+            raise BrokenPipeError("the connection has ended: nothing more is written")
         stream = self.stream
         view = memoryview(data)
         total = len(view)
@@ -211,6 +300,7 @@ class FrameWriter:
         # Set before each send: an interrupt that lands after send() returned
         # but before ``written`` counts it must still be taken as a cut.
         attempted = False
+        self.frame_open = True
         try:
             while written < total:
                 try:
@@ -237,14 +327,20 @@ class FrameWriter:
                     raise TimeoutError("timed out in the middle of a frame")
                 self.wait_writable(timeout)
         except NotBegun:
+            self.frame_open = False  # nothing of this frame was written
             raise
         except BaseException as exc:
             # A broken socket ends the connection too, even before a byte.
             if written or attempted or not fresh or isinstance(exc, OSError):
+                self.ended = True
                 self.on_cut(exc)
+            elif fresh:
+                self.frame_open = False
             raise
         finally:
             view.release()
+        if ends_frame:
+            self.frame_open = False
 
 
 class _Continuing:

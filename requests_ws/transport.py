@@ -11,10 +11,14 @@ Two routes, one exchange:
   TCP, ``sock=``, AF_UNIX, HTTP(S) proxies always tunnelled with CONNECT,
   SOCKS, TLS and TLS inside TLS), and a one-shot requests adapter speaks
   HTTP over that stream, so proxies, ``open_timeout`` and proxy errors are
-  exact.
+  exact. A plain request answered by a plain ``101`` is exchanged by
+  :mod:`.http_exchange` (urllib3's bytes out, the same response objects
+  back, for a fraction of the CPU); anything else goes through urllib3.
 
 Either way the request is a :class:`requests.PreparedRequest` built by the
-session (headers, cookies, auth, netrc, URL userinfo), the response passes
+session (headers, cookies, auth, netrc, URL userinfo; see
+:mod:`.session_settings` for how the session's settings and the
+environment's are applied, as requests applies them), the response passes
 the session's hooks (``HTTPDigestAuth`` retries through them), cookies land
 in ``session.cookies``, redirects follow requests' rules, and on 101 the
 socket is taken out of urllib3 together with the bytes http.client already
@@ -31,6 +35,7 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import http.client
+import logging
 import re
 import socket
 import ssl as ssl_module
@@ -45,6 +50,7 @@ import requests.hooks
 import requests.utils
 import urllib3
 from requests.cookies import extract_cookies_to_jar, merge_cookies
+from requests.structures import CaseInsensitiveDict
 from urllib3.util import SKIP_HEADER
 
 from .deadline import Deadline
@@ -59,12 +65,26 @@ from .exceptions import (
     network_error,
     ws_url,
 )
+from .http_exchange import (
+    Replay,
+    TakenStream,
+    encode_request,
+    parse_switching,
+    read_head,
+    switching_response,
+)
 from .redaction import redact_url
-from .routes import Proxy, Route, RouteOptions, choose_proxy, open_stream, select_route
+from .routes import Proxy, Route, RouteOptions, choose_proxies, open_stream, select_route
+from .session_settings import environment_settings, prepare_request
 
 __all__ = ["SocketLike", "Upgraded", "open_upgraded", "http_url"]
 
 _REDIRECT_CODES = frozenset({301, 302, 303, 307, 308})
+_urllib3_log = logging.getLogger("urllib3.connectionpool")
+# What HTTPAdapter(max_retries=0) makes for itself (read=False: a read error is
+# raised as itself, not as MaxRetryError), made once: a Retry is never changed,
+# its increment() returns a new one.
+_NO_RETRIES = urllib3.util.Retry(0, read=False)
 _MAX_ERROR_BODY = 65536
 
 
@@ -111,22 +131,68 @@ class _StreamAdapter(requests.adapters.HTTPAdapter):
     """A one-shot adapter that speaks HTTP over streams opened by :mod:`.routes`.
 
     Each ``send`` opens a fresh stream (an auth retry gets a new connection).
+    A plain request answered by a plain ``101`` is exchanged by
+    :mod:`.http_exchange`; everything else goes through urllib3.
     """
 
     def __init__(self, route: Route, deadline: Deadline) -> None:
-        super().__init__(max_retries=0)
+        super().__init__(max_retries=_NO_RETRIES)
         self.route = route
         self.deadline = deadline
-        self.pools: list[_StreamPool] = []
+        self.opened: list[_StreamPool | TakenStream] = []
 
     def send(  # type: ignore[override]
         self, request: requests.PreparedRequest, **kwargs: Any
     ) -> requests.Response:
         stream = open_stream(self.route, self.deadline)
         # An auth hook's retry comes through here too: it gets the time left.
-        kwargs["timeout"] = self.deadline.remaining()
+        timeout = kwargs["timeout"] = self.deadline.remaining()
+        taken = TakenStream(stream)
+        self.opened.append(taken)
+        try:
+            head = encode_request(request, self.route.host, self.route.port)
+            if head is None:
+                taken.sock = None  # the pool owns it now
+                return self._through_urllib3(stream, request, kwargs)
+            stream.settimeout(timeout)
+            try:
+                stream.sendall(head)
+            except Exception as exc:  # urllib3 decides (it reads on after EPIPE)
+                taken.sock = None
+                return self._through_urllib3(Replay(stream, None, exc), request, kwargs)
+            read = read_head(stream)
+            switching = None if read.end < 0 else parse_switching(read.data[: read.end])
+            if switching is None:
+                taken.sock = None
+                return self._through_urllib3(Replay(stream, read, None), request, kwargs)
+            reason, items = switching
+            target = request.path_url
+            raw = switching_response(reason, items, target, read.data[read.end :], taken)
+            if _urllib3_log.isEnabledFor(logging.DEBUG):
+                # What urllib3 logs for each response, so that its debug log still shows it.
+                _urllib3_log.debug(
+                    '%s://%s:%s "%s %s %s" %s %s',
+                    "http",
+                    self.route.host,
+                    self.route.port,
+                    "GET",
+                    target,
+                    "HTTP/1.1",
+                    101,
+                    0,
+                )
+            if _may_set_cookies(raw):
+                return self.build_response(request, raw)
+            return _cookieless_response(self, request, raw)
+        except BaseException:
+            taken.close_stream()
+            raise
+
+    def _through_urllib3(
+        self, stream: Any, request: requests.PreparedRequest, kwargs: dict[str, Any]
+    ) -> requests.Response:
         pool = _StreamPool(self.route, stream)
-        self.pools.append(pool)
+        self.opened.append(pool)
         try:
             self._pending_pool = pool
             return super().send(request, **kwargs)
@@ -136,8 +202,8 @@ class _StreamAdapter(requests.adapters.HTTPAdapter):
 
     def close(self) -> None:
         """Close every stream this adapter opened, except one taken over."""
-        for pool in self.pools:
-            pool.close_stream()
+        for opened in self.opened:
+            opened.close_stream()
 
     def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
         """No pool manager: every request goes over a stream from open_stream."""
@@ -150,6 +216,27 @@ class _StreamAdapter(requests.adapters.HTTPAdapter):
 
     def request_url(self, request: requests.PreparedRequest, proxies: Any) -> str:
         return request.path_url
+
+
+def _cookieless_response(
+    adapter: requests.adapters.HTTPAdapter,
+    request: requests.PreparedRequest,
+    raw: urllib3.HTTPResponse,
+) -> requests.Response:
+    """``adapter.build_response(request, raw)`` for an answer without
+    Set-Cookie (requests' own, but for the cookie extraction that would find
+    nothing)."""
+    response = requests.Response()
+    response.status_code = raw.status
+    response.headers = CaseInsensitiveDict(raw.headers)
+    response.encoding = requests.utils.get_encoding_from_headers(response.headers)
+    response.raw = raw
+    response.reason = raw.reason  # type: ignore[assignment]
+    url: Any = request.url
+    response.url = url.decode("utf-8") if isinstance(url, bytes) else url
+    response.request = request
+    response.connection = adapter
+    return response
 
 
 class _DeadlineSender:
@@ -379,7 +466,7 @@ def _exchange(
         cookies=requests_kwargs.get("cookies"),
         auth=requests_kwargs.get("auth"),
     )
-    prepared = session.prepare_request(request)
+    prepared = prepare_request(session, request)
     explicit_proxies = requests_kwargs.get("proxies")
     verify = requests_kwargs.get("verify")
     cert = requests_kwargs.get("cert")
@@ -387,9 +474,7 @@ def _exchange(
     history: list[requests.Response] = []
     while True:
         url = str(prepared.url)
-        settings = session.merge_environment_settings(
-            url, explicit_proxies or {}, True, verify, cert
-        )
+        settings = environment_settings(session, url, explicit_proxies, verify, cert)
         response = _send_once(session, prepared, settings, deadline, route_options)
         taken = False
         try:
@@ -432,7 +517,8 @@ def _send_once(
 ) -> requests.Response:
     """Send one request and run the session's hooks and cookie extraction."""
     url = str(prepared.url)
-    proxy_url = choose_proxy(url, settings["proxies"], route_options, session)
+    candidates = choose_proxies(url, settings["proxies"], route_options, session)
+    proxy_url = candidates[0]
     if proxy_url:
         Proxy.parse(proxy_url)  # InvalidProxy before any I/O, whichever adapter sends
     # The mapping a mounted adapter gets: the one proxy chosen above, or none.
@@ -449,6 +535,7 @@ def _send_once(
             cert=settings["cert"],
             options=route_options,
             session=session,
+            candidates=candidates,
         )
         sender = _StreamAdapter(route, deadline)
     send_kwargs: dict[str, Any] = {
@@ -493,9 +580,19 @@ def _send_once(
         # An auth hook (HTTPDigestAuth) retried: keep the cookies of each answer.
         for earlier in response.history:
             extract_cookies_to_jar(session.cookies, earlier.request, earlier.raw)
-    extract_cookies_to_jar(session.cookies, response.request, response.raw)
+    if _may_set_cookies(response.raw):
+        extract_cookies_to_jar(session.cookies, response.request, response.raw)
     result: requests.Response = response
     return result
+
+
+def _may_set_cookies(raw: Any) -> bool:
+    """False when ``raw`` (a urllib3 response) has no Set-Cookie header:
+    extracting its cookies would change nothing."""
+    headers = getattr(raw, "headers", None)
+    if not isinstance(headers, urllib3.HTTPHeaderDict):
+        return True
+    return "set-cookie" in headers or "set-cookie2" in headers
 
 
 def _root_os_error(error: BaseException) -> OSError | None:
@@ -629,6 +726,10 @@ def _take_over(response: requests.Response) -> Upgraded:
     sock = connection.sock
     reader = getattr(raw._fp, "fp", None)
     leftover = _drain_buffered(reader, sock)
+    if isinstance(sock, Replay):
+        # urllib3 read this answer again after http_exchange had read it.
+        leftover += sock.unread()
+        sock = sock.stream
     pool = raw._pool
     raw._connection = None
     raw._pool = None

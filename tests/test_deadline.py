@@ -16,6 +16,7 @@ import requests.auth
 
 import requests_ws
 from requests_ws import OpenTimeout, connect
+from requests_ws.deadline import Deadline, watched_count
 
 from .peers.scripted_http import ScriptedHTTPServer, header, switching_protocols
 
@@ -37,9 +38,12 @@ def _expect_open_timeout(uri: str, **kwargs: Any) -> OpenTimeout:
     return error
 
 
-def _no_deadline_thread() -> None:
+def _nothing_watched() -> None:
+    # The deadline fired: the process's one watchdog thread holds nothing of
+    # this opening any more (and there is no thread per opening to leave).
+    assert watched_count() == 0
     names = [thread.name for thread in threading.enumerate()]
-    assert "requests_ws-open-deadline" not in names, names
+    assert names.count("requests_ws-open-deadlines") <= 1, names
 
 
 def test_101_trickled_one_byte_every_200_ms(no_leaks: None, scripted_http: Any) -> None:
@@ -47,7 +51,7 @@ def test_101_trickled_one_byte_every_200_ms(no_leaks: None, scripted_http: Any) 
         lambda sock, head: server.trickle(sock, switching_protocols(head))
     )
     _expect_open_timeout(server.uri())
-    _no_deadline_thread()
+    _nothing_watched()
 
 
 def test_endless_100_continue(no_leaks: None, scripted_http: Any) -> None:
@@ -149,7 +153,7 @@ def test_deadline_does_not_cut_an_open_connection(no_leaks: None, scripted_http:
     try:
         time.sleep(0.4)  # past the deadline: the watchdog must be gone
         assert not ws.closed
-        _no_deadline_thread()
+        _nothing_watched()
     finally:
         ws.close()
 
@@ -253,7 +257,7 @@ def test_proxy_reconnected_after_its_407_trickles_within_the_deadline(
         proxy=f"http://me:secret-pw@127.0.0.1:{proxy.port}",
         user_agent_header="merge-test/1",
     )
-    _no_deadline_thread()
+    _nothing_watched()
     assert proxy.connections == 2
     first, second = proxy.heads
     assert header(first, "Proxy-Authorization") is None  # nothing before the schemes
@@ -284,4 +288,44 @@ def test_rejected_proxy_credentials_carry_the_proxy_answer(
     text = str(error)
     assert "tried: Digest" in text and "offered" in text
     assert "secret-pw" not in text and "secret-pw" not in repr(error)
-    _no_deadline_thread()
+    _nothing_watched()
+
+
+def _cut_within(sock: socket.socket, seconds: float) -> float:
+    """Seconds until the watchdog shuts ``sock`` down (its peer never writes)."""
+    started = time.monotonic()
+    sock.settimeout(seconds)
+    assert sock.recv(1) == b""  # shut down: end of stream, not a timeout
+    return time.monotonic() - started
+
+
+def test_one_watchdog_fires_each_deadline_at_its_own_end() -> None:
+    # The watchdog thread sleeps until the earliest end it knows: a deadline
+    # that ends sooner than that wakes it, one that ends later waits its turn,
+    # and one finished in time is never fired.
+    pairs = [socket.socketpair() for _ in range(3)]
+    try:
+        late, soon, finished = (
+            Deadline(0.6, "ws://late/"),
+            Deadline(0.2, "ws://soon/"),
+            Deadline(0.1, "ws://done/"),
+        )
+        late.watch(pairs[0][0])
+        soon.watch(pairs[1][0])
+        finished.watch(pairs[2][0])
+        finished.finish()
+        assert _cut_within(pairs[1][0], 5) < 0.2 + SLACK
+        assert soon.fired and not late.fired
+        assert _cut_within(pairs[0][0], 5) < 0.4 + SLACK
+        assert late.fired and not finished.fired
+        with pytest.raises(OpenTimeout):
+            late.finish()
+        soon.finish(check=False)
+        pairs[2][0].settimeout(0.3)
+        with pytest.raises(TimeoutError):
+            pairs[2][0].recv(1)  # not shut down
+        assert watched_count() == 0
+    finally:
+        for pair in pairs:
+            for sock in pair:
+                sock.close()

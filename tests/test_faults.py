@@ -810,3 +810,266 @@ def test_ping_that_cannot_begin_is_a_timeout_not_a_close(raw_server: Any) -> Non
     finally:
         resume.set()
         ws.close()
+
+
+# -- pings in wire order, nothing after a cut frame ------------------------------------
+
+
+class GatedLock:
+    """A Lock whose acquire() parks the thread named ``gated`` until ``gate`` is set."""
+
+    def __init__(self, gated: str) -> None:
+        self._lock = threading.Lock()
+        self.gated = gated
+        self.waiting = threading.Event()
+        self.gate = threading.Event()
+
+    def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
+        if threading.current_thread().name == self.gated and not self.gate.is_set():
+            self.waiting.set()
+            assert self.gate.wait(10)
+        return self._lock.acquire(blocking, timeout)
+
+    def release(self) -> None:
+        self._lock.release()
+
+    def locked(self) -> bool:
+        return self._lock.locked()
+
+    def __enter__(self) -> bool:
+        return self.acquire()
+
+    def __exit__(self, *args: Any) -> None:
+        self.release()
+
+
+def _parked_ping(
+    ws: requests_ws.ClientConnection, payload: bytes, outcome: dict[str, Any]
+) -> tuple[threading.Thread, GatedLock]:
+    """Start ``ws.ping(payload)`` in a thread parked just before the frame lock."""
+    lock = GatedLock("parked-ping")
+    ws._writer.frame_lock = lock  # type: ignore[assignment]
+
+    def run() -> None:
+        try:
+            outcome["latency"] = ws.ping(payload, timeout=10)
+        except BaseException as exc:
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=run, name="parked-ping")
+    thread.start()
+    assert lock.waiting.wait(5)
+    return thread, lock
+
+
+@pytest.mark.parametrize(
+    "payloads", [(b"parked", b"written first"), (b"", b"")], ids=["explicit", "random"]
+)
+def test_a_pong_acknowledges_only_pings_written_before_it(
+    raw_server: Any, payloads: tuple[bytes, bytes]
+) -> None:
+    seen: list[bytes] = []
+
+    def script(peer: RawPeer) -> None:
+        first = peer.recv_frame(10)
+        assert first.opcode == 0x9
+        seen.append(first.payload)
+        peer.send_frame(0xA, first.payload)
+        second = peer.recv_frame(10)
+        assert second.opcode == 0x9
+        seen.append(second.payload)
+        # The parked ping is never answered: the connection ends instead.
+        peer.send_close(1000)
+        peer.expect_close()
+
+    server = raw_server(script)
+    ws = requests_ws.connect(server.uri, compression=None, ping_interval=None)
+    outcome: dict[str, Any] = {}
+    # ping() #1 is parked before it can write; ping() #2 goes out and is answered.
+    thread, lock = _parked_ping(ws, payloads[0], outcome)
+    assert ws.ping(payloads[1], timeout=10) > 0
+    lock.gate.set()
+    thread.join(10)
+    assert not thread.is_alive()
+    # #2's pong came before #1 was on the wire: it cannot acknowledge #1.
+    assert "latency" not in outcome, f"acknowledged by another ping's pong: {seen}"
+    assert isinstance(outcome["error"], ConnectionClosed)
+    assert len(seen) == 2 and seen[0] != seen[1]
+    ws.close()
+    server.done.wait(10)
+    server.check()
+
+
+def test_a_late_pong_does_not_answer_a_ping_not_yet_written(raw_server: Any) -> None:
+    retry_parked = threading.Event()
+
+    def script(peer: RawPeer) -> None:
+        first = peer.recv_frame(10)
+        assert (first.opcode, first.payload) == (0x9, b"same")
+        assert retry_parked.wait(10)
+        # The answer to the first ping, late: the second is not on the wire yet.
+        peer.send_frame(0xA, b"same")
+        peer.send_frame(0x1, b"after the late pong")
+        second = peer.recv_frame(10)
+        assert (second.opcode, second.payload) == (0x9, b"same")
+        peer.send_close(1000)
+        peer.expect_close()
+
+    server = raw_server(script)
+    ws = requests_ws.connect(server.uri, compression=None, ping_interval=None)
+    with pytest.raises(TimeoutError):
+        ws.ping(b"same", timeout=0.2)
+    outcome: dict[str, Any] = {}
+    thread, lock = _parked_ping(ws, b"same", outcome)
+    retry_parked.set()
+    # The late pong, queued before this message, has been read.
+    assert ws.recv(timeout=10) == "after the late pong"
+    lock.gate.set()
+    # The server closes once it has the second ping; reaching it ends the ping.
+    with pytest.raises(ConnectionClosedOK):
+        ws.recv(timeout=10)
+    thread.join(10)
+    assert not thread.is_alive()
+    assert "latency" not in outcome, "a pong read before the ping was written answered it"
+    assert isinstance(outcome["error"], ConnectionClosed)
+    ws.close()
+    server.done.wait(10)
+    server.check()
+
+
+class CuttingStream:
+    """The connection's socket, as its writer sees it: the first send() writes
+    ``part`` bytes for real, the second is interrupted (as by Ctrl-C) once
+    ``ready()`` holds; later calls pass through."""
+
+    def __init__(self, sock: Any, part: int, ready: Any) -> None:
+        self._sock = sock
+        self._part = part
+        self._ready = ready
+        self.calls = 0
+
+    def send(self, data: Any) -> int:
+        self.calls += 1
+        if self.calls == 1:
+            return int(self._sock.send(data[: self._part]))
+        if self.calls == 2:
+            deadline = time.monotonic() + 5
+            while not self._ready() and time.monotonic() < deadline:
+                time.sleep(0.01)
+            raise KeyboardInterrupt
+        return int(self._sock.send(data))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._sock, name)
+
+
+def test_nothing_is_written_after_a_cut_frame_when_on_cut_is_interrupted(
+    raw_server: Any,
+) -> None:
+    part = 100
+    received = bytearray()
+
+    def script(peer: RawPeer) -> None:
+        received.extend(peer._read(part, 10))
+        # A ping while the client's frame is half-written: its pong is owed.
+        peer.send_frame(0x9, b"owed during the cut")
+        peer.sock.settimeout(10)
+        try:
+            while chunk := peer.sock.recv(65536):
+                received.extend(chunk)
+        except OSError:
+            pass
+
+    server = raw_server(script)
+    ws = requests_ws.connect(server.uri, compression=None, ping_interval=None, close_timeout=0.5)
+    writer = ws._writer
+    writer.stream = CuttingStream(writer.stream, part, lambda: 0xA in writer.owed)
+    original = writer.on_cut
+    cuts: list[BaseException] = []
+
+    def interrupted_on_cut(error: BaseException) -> None:
+        cuts.append(error)
+        if len(cuts) == 1:
+            # A second Ctrl-C lands as the cut is being handled.
+            raise KeyboardInterrupt
+        original(error)
+
+    writer.on_cut = interrupted_on_cut
+    with pytest.raises(KeyboardInterrupt):
+        ws.send(b"\x00" * 1000, timeout=10)
+    ended_at_once = ws.closed
+    ws.close()
+    server.done.wait(10)
+    server.check()
+    # The partial frame and nothing after it: no pong, no close frame.
+    assert len(received) == part, bytes(received[part:])
+    assert ended_at_once
+    with pytest.raises(ConnectionClosedError):
+        ws.send("next")
+
+
+def test_keepalive_latency_is_the_round_trip_not_the_reading_delay(
+    raw_server: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Nobody calls recv(): the background thread would wait _GRACE before reading.
+    monkeypatch.setattr("requests_ws.connection._GRACE", 30.0)
+
+    def script(peer: RawPeer) -> None:
+        frame = peer.recv_frame(10)
+        assert frame.opcode == 0x9
+        peer.send_frame(0xA, frame.payload)
+        peer.expect_close(10)
+
+    server = raw_server(script)
+    with requests_ws.connect(server.uri, compression=None, ping_interval=0.05) as ws:
+        deadline = time.monotonic() + 10
+        while ws.latency == 0 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        # Read as it arrived, not _GRACE later.
+        assert 0 < ws.latency < 5, ws.latency
+    server.done.wait(10)
+    server.check()
+
+
+def test_an_owed_keepalive_joins_the_ping_table_only_on_the_wire(raw_server: Any) -> None:
+    def script(peer: RawPeer) -> None:
+        while True:
+            frame = peer.recv_frame(30)
+            if frame.opcode == 0x9:
+                peer.send_frame(0xA, frame.payload)
+            elif frame.opcode == 0x8:
+                peer.send_close()
+                return
+
+    server = raw_server(script)
+    ws = requests_ws.connect(server.uri, compression=None, ping_interval=None)
+    writer = ws._writer
+    try:
+        # Another frame is being written: the keepalive ping waits in the slot.
+        writer.frame_lock.acquire()
+        with ws._lock:
+            ws.ping_interval = 0.05
+            ws._next_keepalive = time.monotonic()
+            ws._wake_background_locked()
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            with ws._lock:
+                owed = 0x9 in writer.owed
+                keepalive = ws._keepalive
+                payload = getattr(keepalive, "payload", keepalive)
+                in_table = keepalive is not None and payload in ws._pings
+            if owed:
+                break
+            time.sleep(0.01)
+        assert owed and keepalive is not None
+        # Not on the wire, so not in the table: no pong can acknowledge it yet.
+        assert not in_table
+        writer.release_frame_lock(None)
+        deadline = time.monotonic() + 10
+        while ws.latency == 0 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert ws.latency > 0
+    finally:
+        ws.close()
+    server.done.wait(10)
+    server.check()

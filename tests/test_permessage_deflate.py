@@ -16,6 +16,7 @@ from websockets.frames import Opcode as TheirOpcode
 
 from requests_ws.exceptions import NegotiationError, PayloadTooBig, ProtocolError
 from requests_ws.extensions import ClientPerMessageDeflateFactory, PerMessageDeflate
+from requests_ws.extensions.permessage_deflate import DEFAULT_COMPRESS_SETTINGS
 from requests_ws.frames import OP_BINARY, OP_CONT, OP_TEXT, Frame
 
 
@@ -147,6 +148,40 @@ def test_offer_parameters() -> None:
         ("client_max_window_bits", "12"),
     ]
     assert ClientPerMessageDeflateFactory(client_max_window_bits=None).get_request_params() == []
+
+
+def test_compress_settings_defaults_and_overrides() -> None:
+    """level 3 and memLevel 5 unless compress_settings says otherwise (README,
+    "Compression settings"); the factory's own settings are kept as given."""
+    assert ours().compress_settings == {"level": 3, "memLevel": 5}
+    assert DEFAULT_COMPRESS_SETTINGS == {"level": 3, "memLevel": 5}
+    factory = ClientPerMessageDeflateFactory(compress_settings={"level": 9})
+    assert factory.compress_settings == {"level": 9}
+    extension = factory.process_response_params([], [])
+    assert extension.compress_settings == {"level": 9, "memLevel": 5}
+    # The settings reach zlib: level 0 stores the message (a stored block).
+    stored = ours(compress_settings={"level": 0}).encode(Frame(OP_TEXT, b"Hello"))
+    assert stored.data == bytes.fromhex("000500faff48656c6c6f00")
+    assert ours().decode(Frame(OP_TEXT, stored.data, rsv1=True)).data == b"Hello"
+
+
+def test_large_frames_are_inflated_without_joining_the_tail() -> None:
+    """Frames from 8 KiB up are inflated in two calls (no copy to append the
+    tail); the result and the max_size bound are the same."""
+    payload = os.urandom(20_000) + b"a" * 100_000
+    compressor = zlib.compressobj(wbits=-15)
+    body = (compressor.compress(payload) + compressor.flush(zlib.Z_SYNC_FLUSH))[:-4]
+    assert len(body) > 8192
+    assert ours().decode(Frame(OP_BINARY, body, rsv1=True)).data == payload
+    frame = Frame(OP_BINARY, body, rsv1=True)
+    assert ours().decode(frame, max_size=len(payload)).data == payload
+    with pytest.raises(PayloadTooBig):
+        ours().decode(frame, max_size=len(payload) - 1)
+    first, rest = body[:5000], body[5000:]
+    receiver = ours()
+    head = receiver.decode(Frame(OP_BINARY, first, fin=False, rsv1=True), max_size=len(payload))
+    tail = receiver.decode(Frame(OP_CONT, rest), max_size=len(payload) - len(head.data))
+    assert head.data + tail.data == payload
 
 
 @pytest.mark.parametrize(

@@ -427,6 +427,57 @@ def test_compressed_text_is_utf8_checked() -> None:
     assert feed(data, extensions=[pmd()], chunk=1) == [Fragment("κόσμε", True, True, True)]
 
 
+def test_whole_compressed_frames_of_each_length_form() -> None:
+    """A whole compressed message in one frame (the frame loop inflates it
+    itself below 64 KiB) is the same fed at once or a byte at a time, with a
+    7-bit, 16-bit or 64-bit length; one past max_size fails with 1009."""
+    noise = random.Random(3)
+    texts = [
+        "",
+        "Hello",
+        "κόσμε" * 40,
+        "".join(chr(noise.randrange(32, 0x3000)) for _ in range(40_000)),
+    ]
+    for text in texts:
+        payload = text.encode()
+        body = deflate(payload)
+        for opcode, data in [(0x1, text), (0x2, payload)]:
+            frame = frame_bytes(opcode, body, rsv=0x40)
+            expected = [Fragment(data, opcode == 0x1, True, True)]
+            for chunk in (None, 1):
+                assert feed(frame, chunk=chunk, extensions=[pmd()]) == expected
+            assert feed(frame, max_size=len(payload), extensions=[pmd()]) == expected
+            if payload:
+                failure = only_failure(feed(frame, max_size=len(payload) - 1, extensions=[pmd()]))
+                assert failure.code == 1009
+    assert {len(deflate(text.encode())) > 65535 for text in texts} == {False, True}
+
+
+def test_compressed_frames_keep_the_message_order_rules() -> None:
+    """After a whole compressed message, a fragmented one and the frames of a
+    message already started are still checked."""
+    whole = frame_bytes(0x1, deflate(b"one"), rsv=0x40)
+    start = frame_bytes(0x1, deflate(b"two"), fin=False, rsv=0x40)
+    events = feed(whole + start + frame_bytes(0x0, b"") + whole, extensions=[pmd()])
+    assert [event.data for event in events] == ["one", "two", "", "one"]  # type: ignore[union-attr]
+    failure = only_failure(feed(start + whole, extensions=[pmd()]))
+    assert failure.code == 1002 and "inside a fragmented message" in failure.reason
+    failure = only_failure(feed(frame_bytes(0x1, b"a", fin=False) + whole, extensions=[pmd()]))
+    assert failure.code == 1002
+
+
+def test_deflate_context_carries_across_whole_frames() -> None:
+    """With context takeover the server's second message refers back to the
+    first: both are inflated by the same decompressor."""
+    compressor = zlib.compressobj(wbits=-15)
+    data = b""
+    for _ in range(3):
+        body = compressor.compress(b"Hello" * 30) + compressor.flush(zlib.Z_SYNC_FLUSH)
+        data += frame_bytes(0x1, body[:-4], rsv=0x40)
+    assert len(data) < 100
+    assert feed(data, extensions=[pmd()]) == [Fragment("Hello" * 30, True, True, True)] * 3
+
+
 # -- max_size ------------------------------------------------------------------------
 
 

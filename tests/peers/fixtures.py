@@ -13,6 +13,8 @@ from typing import Any
 import pytest
 import trustme
 
+from requests_ws.deadline import watched_count
+
 from .raw_peer import RawServer, Script
 from .ws_peer import Handler, WsPeer, echo
 
@@ -109,8 +111,18 @@ def raw_server() -> Iterator[Callable[..., RawServer]]:
         server.check()
 
 
+# The process's one open-deadline watchdog (requests_ws.deadline) outlives
+# every opening, as a thread pool would: it is not a client's thread, but it
+# must watch nothing once the test's openings are over.
+_PROCESS_THREADS = frozenset({"requests_ws-open-deadlines"})
+
+
 def _client_threads() -> list[threading.Thread]:
-    return [t for t in threading.enumerate() if t.name.startswith("requests_ws-")]
+    return [
+        t
+        for t in threading.enumerate()
+        if t.name.startswith("requests_ws-") and t.name not in _PROCESS_THREADS
+    ]
 
 
 @pytest.fixture
@@ -122,6 +134,7 @@ def no_leaks() -> Iterator[None]:
     while _client_threads() and time.monotonic() < deadline:
         time.sleep(0.02)
     assert not _client_threads(), f"client threads left running: {_client_threads()}"
+    assert watched_count() == 0, f"{watched_count()} openings left on the deadline watchdog"
     after = len(os.listdir("/proc/self/fd"))
     while after > before and time.monotonic() < deadline:
         time.sleep(0.02)
