@@ -537,13 +537,10 @@ class ClientConnection:
         if self._background_waits == _PARKED_FOREVER or self._readers_wanted or self._terminated:
             self._cond.notify_all()
 
-    def _read_as_caller(self, deadline: float | None, streaming: bool) -> str | bytes | None:
-        """Holding the read role: read until the queue has something for the
-        caller, the connection ends, or ``deadline`` passes (TimeoutError).
-
-        Returns a message that went straight from the protocol to the caller
-        (the queue being empty), or None when the queue has what it needs.
-        """
+    def _read_as_caller(self, deadline: float | None, streaming: bool) -> None:
+        """Holding the read role: read until the queue (or the hand-off slot,
+        ``_handoff``) has something for the caller, the connection ends, or
+        ``deadline`` passes (TimeoutError)."""
         readiness = self._readiness
         read_poll = readiness.read_poll
         stream = self._stream
@@ -569,11 +566,8 @@ class ClientConnection:
             # Owed pongs: begun only if the socket takes them now (else the
             # background thread retries), so this never waits on a writer.
             write_deadline = None if deadline is None else _at_least(deadline, CONTROL_WRITE)
-            result = self._read_once(0.0, write_deadline, streaming, take)
-            if result is True:
-                return None
-            if result is not False:
-                return result
+            if self._read_once(0.0, write_deadline, streaming, take):
+                return
 
     def _read_once(
         self,
@@ -581,14 +575,15 @@ class ClientConnection:
         write_deadline: float | None,
         streaming: bool = False,
         take: bool = False,
-    ) -> bool | str | bytes:
+    ) -> bool:
         """Read once (holding the read role) and act on what was parsed.
 
         Returns True when the queue holds something for a reader (a complete
         message, a piece when ``streaming``, or the terminal event), or the
         connection ended. With ``take`` (a caller in recv() that found the
-        queue empty), a message that came whole in this read is returned
-        instead of queued.
+        queue empty), a message that came whole in this read skips the queue:
+        it waits in ``_handoff``, set under the state lock that parsed it, so
+        an interrupt before recv() returns cannot lose it.
         """
         assert self._reader_ident == _get_ident(), "read only with the read role"
         protocol = self.protocol
@@ -619,7 +614,7 @@ class ClientConnection:
             if direct is not None:
                 direct.release()
         queue = self._queue
-        ready: bool | str | bytes
+        ready: bool
         # ``with``, not acquire() + try: a signal handled when acquire()
         # returns would leave the lock held (BEFORE_WITH runs no handler).
         with self._lock:
@@ -828,19 +823,17 @@ class ClientConnection:
         frame_lock = writer.frame_lock
         frame_lock.acquire()
         try:
-            lock = self._lock
             protocol = self.protocol
-            lock.acquire()
-            try:
+            # "with": an interrupt cannot land between acquire and the block.
+            with self._lock:
                 if writer.ended:
                     raise self._closed_exception()
-                frame = protocol.send_small(opcode, payload)
+                try:
+                    frame = protocol.send_small(opcode, payload)
+                except InvalidState:
+                    raise self._closed_exception() from None
                 if frame is None:
                     return False
-            except InvalidState:
-                raise self._closed_exception() from None
-            finally:
-                lock.release()
             if self._debug:
                 kind = "TEXT" if opcode == OP_TEXT else "BINARY"
                 self.logger.debug("> %s %s", kind, _preview(payload))

@@ -36,6 +36,8 @@ RERUN_MODULES = [
     "tests/test_requests_door.py",
     "tests/test_reconnect.py",
     "tests/test_faults.py",
+    "tests/test_hot_path.py",
+    "tests/test_review_hot.py",
 ]
 # Bound by memory and CPU, not by how the connection waits: once is enough.
 NOT_RERUN = [
