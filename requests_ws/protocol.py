@@ -392,37 +392,19 @@ class ClientProtocol:
     def _parse_view(self, buffer: bytearray | memoryview, view: memoryview) -> int:
         pos = 0
         end = len(buffer)
-        # The common frame -- a whole, small, unmasked text or binary message
-        # without extensions -- is handled here in a few steps.
         simple = not self.extensions and (self.max_size is None or self.max_size >= 125)
         max_size = 65535 if self.max_size is None else self.max_size
         events = self._events
         deflate = self._deflate
         while end - pos >= 2:
             first, second = buffer[pos], buffer[pos + 1]
-            if deflate is not None and (first == 0xC1 or first == 0xC2) and second <= 126:
-                # A whole compressed message in one frame, of at most
-                # 65535 bytes, inflated here (the full checks below otherwise).
-                if second < 126:
-                    start = pos + 2
-                    stop = start + second
-                elif end - pos >= 4:
-                    size = (buffer[pos + 2] << 8) | buffer[pos + 3]
-                    start = pos + 4
-                    stop = start + size if 126 <= size <= max_size else end + 1
-                else:
-                    stop = end + 1
-                if stop <= end and not self._in_message and self._decoder is None:
-                    payload = deflate.decode_payload(
-                        first & 0x0F, bytes(view[start:stop]), True, True, self.max_size
-                    )
-                    pos = stop
-                    if first == 0xC1:
-                        events.append(Fragment(payload.decode(), True, True, True))
-                    else:
-                        events.append(Fragment(payload, False, True, True))
-                    continue
-            if simple and (first == 0x81 or first == 0x82) and second <= 126:
+            # The common frame -- a whole text or binary message of at most
+            # 65535 bytes, plain or (with permessage-deflate) compressed -- in
+            # a few steps; anything else gets the full checks below.
+            if second <= 126 and (
+                (simple and (first == 0x81 or first == 0x82))
+                or (deflate is not None and (first == 0xC1 or first == 0xC2))
+            ):
                 if second < 126:
                     start = pos + 2
                     stop = start + second
@@ -437,7 +419,12 @@ class ClientProtocol:
                 if stop <= end and not self._in_message and self._decoder is None:
                     payload = bytes(view[start:stop])
                     pos = stop
-                    if first == 0x81:
+                    if first & 0x40:
+                        assert deflate is not None
+                        payload = deflate.decode_payload(
+                            first & 0x0F, payload, True, True, self.max_size
+                        )
+                    if first & 0x0F == OP_TEXT:
                         events.append(Fragment(payload.decode(), True, True, True))
                     else:
                         events.append(Fragment(payload, False, True, True))
