@@ -22,6 +22,7 @@ import pytest
 import requests_ws
 from requests_ws import ConnectionClosed, ConnectionClosedError, ConnectionClosedOK
 
+from .peers.locks import WrappedLock
 from .peers.raw_peer import RawPeer, frame_bytes
 
 DEFLATE = {"Sec-WebSocket-Extensions": "permessage-deflate"}
@@ -398,17 +399,14 @@ def test_recv_timeout_holds_against_a_non_reading_ping_flood(raw_server: Any) ->
 # -- threads and closing ------------------------------------------------------------
 
 
-class PausingLock:
+class PausingLock(WrappedLock):
     """A Lock whose release() parks the releasing thread once, when armed."""
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
+        super().__init__()
         self.armed = False
         self.parked = threading.Event()
         self.resume = threading.Event()
-
-    def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
-        return self._lock.acquire(blocking, timeout)
 
     def release(self) -> None:
         if self.armed:
@@ -416,15 +414,6 @@ class PausingLock:
             self.parked.set()
             self.resume.wait(10)
         self._lock.release()
-
-    def locked(self) -> bool:
-        return self._lock.locked()
-
-    def __enter__(self) -> bool:
-        return self.acquire()
-
-    def __exit__(self, *args: Any) -> None:
-        self.release()
 
 
 def test_a_pong_owed_while_the_frame_lock_is_released_goes_out(raw_server: Any) -> None:
@@ -815,11 +804,11 @@ def test_ping_that_cannot_begin_is_a_timeout_not_a_close(raw_server: Any) -> Non
 # -- pings in wire order, nothing after a cut frame ------------------------------------
 
 
-class GatedLock:
+class GatedLock(WrappedLock):
     """A Lock whose acquire() parks the thread named ``gated`` until ``gate`` is set."""
 
     def __init__(self, gated: str) -> None:
-        self._lock = threading.Lock()
+        super().__init__()
         self.gated = gated
         self.waiting = threading.Event()
         self.gate = threading.Event()
@@ -829,18 +818,6 @@ class GatedLock:
             self.waiting.set()
             assert self.gate.wait(10)
         return self._lock.acquire(blocking, timeout)
-
-    def release(self) -> None:
-        self._lock.release()
-
-    def locked(self) -> bool:
-        return self._lock.locked()
-
-    def __enter__(self) -> bool:
-        return self.acquire()
-
-    def __exit__(self, *args: Any) -> None:
-        self.release()
 
 
 def _parked_ping(

@@ -25,14 +25,15 @@ from requests_ws.frames import MaskedPayload
 from requests_ws.masking import apply_mask
 from requests_ws.protocol import ClientProtocol
 
+from .peers.locks import WrappedLock
 from .peers.raw_peer import RawPeer, frame_bytes
 
 
-class SignallingLock:
-    """A Lock that tells when a thread other than ``owner`` starts waiting for it."""
+class SignallingLock(WrappedLock):
+    """A Lock that tells when the ``watched`` thread starts waiting for it."""
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
+        super().__init__()
         self.watched: int | None = None
         self.waiting = threading.Event()
 
@@ -40,18 +41,6 @@ class SignallingLock:
         if threading.get_ident() == self.watched:
             self.waiting.set()
         return self._lock.acquire(blocking, timeout)
-
-    def release(self) -> None:
-        self._lock.release()
-
-    def locked(self) -> bool:
-        return self._lock.locked()
-
-    def __enter__(self) -> bool:
-        return self.acquire()
-
-    def __exit__(self, *args: Any) -> None:
-        self.release()
 
 
 def test_a_one_frame_message_waits_for_a_fragmented_one(raw_server: Any) -> None:
