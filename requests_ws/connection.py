@@ -94,6 +94,7 @@ from .sending import (
     WRITE_WOULD_BLOCK,
     FrameWriter,
     NotBegun,
+    at_least,
 )
 from .tls_tunnel import TunnelledTLS, is_tunnelled_tls
 
@@ -565,7 +566,7 @@ class ClientConnection:
             polled = True
             # Owed pongs: begun only if the socket takes them now (else the
             # background thread retries), so this never waits on a writer.
-            write_deadline = None if deadline is None else _at_least(deadline, CONTROL_WRITE)
+            write_deadline = None if deadline is None else at_least(deadline, CONTROL_WRITE)
             if self._read_once(0.0, write_deadline, streaming, take):
                 return
 
@@ -750,7 +751,7 @@ class ClientConnection:
     def _flush_owed_quietly(self, deadline: float | None) -> None:
         """Write owed frames; a failure has ended the connection already."""
         try:
-            self._writer.flush_owed(deadline, _at_least(deadline, CONTROL_WRITE))
+            self._writer.flush_owed(deadline, at_least(deadline, CONTROL_WRITE))
         except (OSError, TimeoutError):
             pass
 
@@ -1016,7 +1017,7 @@ class ClientConnection:
         try:
             self._check_sendable()
             try:
-                writer.write(frame, _at_least(deadline, CONTROL_WRITE), begin_by=deadline)
+                writer.write(frame, at_least(deadline, CONTROL_WRITE), begin_by=deadline)
             except TimeoutError:
                 raise  # NotBegun: nothing sent; or cut: the connection has ended
             except OSError as exc:
@@ -1087,7 +1088,7 @@ class ClientConnection:
                 pending = _PendingPing(payload, time.monotonic())
                 self._pings[payload] = pending
             try:
-                writer.write(frame, _at_least(deadline, CONTROL_WRITE), begin_by=deadline)
+                writer.write(frame, at_least(deadline, CONTROL_WRITE), begin_by=deadline)
             except TimeoutError:
                 raise  # NotBegun: nothing sent; or cut: the connection has ended
             except OSError as exc:
@@ -1221,7 +1222,7 @@ class ClientConnection:
                     return
                 if not self._readiness.wait_readable(remaining):
                     return
-            self._read_once(deadline, _at_least(deadline, CONTROL_WRITE))
+            self._read_once(deadline, at_least(deadline, CONTROL_WRITE))
 
     def _terminate(self, cause: BaseException | None, eof: bool = False) -> None:
         """End the connection: unblock every thread using the socket.
@@ -1466,13 +1467,6 @@ def _earliest(a: float | None, b: float | None) -> float | None:
     if b is None:
         return a
     return min(a, b)
-
-
-def _at_least(deadline: float | None, seconds: float) -> float | None:
-    """A deadline no earlier than ``seconds`` from now (for a frame begun)."""
-    if deadline is None:
-        return None
-    return max(deadline, time.monotonic() + seconds)
 
 
 def _control_payload(data: Any, kind: str) -> bytes:

@@ -32,7 +32,6 @@ class Readiness:
         self.fileno = fileno
         self.wake_fileno = wake_fileno
         poll = getattr(select, "poll", None)
-        self._use_poll = poll is not None
         # The poll object for the socket alone (None where select is used):
         # a reader waiting without a timeout calls its poll() directly.
         self.read_poll: Any = None
@@ -63,7 +62,7 @@ class Readiness:
         Returns (socket ready, woken).
         """
         wake = self.wake_fileno
-        if self._use_poll:
+        if self.read_poll is not None:
             events = self._read_or_wake_poll.poll(
                 None if timeout is None else max(timeout, 0) * 1000
             )
@@ -80,7 +79,7 @@ class Readiness:
 
     def wait_writable(self, timeout: float | None) -> bool:
         """Wait until the socket can take more bytes (or is in error)."""
-        if self._use_poll:
+        if self.read_poll is not None:
             return bool(self._write_poll.poll(None if timeout is None else max(timeout, 0) * 1000))
         _, ready, errors = select.select([], [self.fileno], [self.fileno], _clamp(timeout))
         return bool(ready or errors)

@@ -54,6 +54,7 @@ __all__ = [
     "CONTINUING",
     "CONTROL_WRITE",
     "WRITE_WOULD_BLOCK",
+    "at_least",
     "PING",
     "PONG",
     "FrameWriter",
@@ -196,9 +197,9 @@ class FrameWriter:
             self.frame_lock.release()
             if not self.owed:
                 return
-            self.flush_owed(deadline, _at_least(deadline, CONTROL_WRITE))
+            self.flush_owed(deadline, at_least(deadline, CONTROL_WRITE))
             return
-        write_deadline = _at_least(deadline, CONTROL_WRITE)
+        write_deadline = at_least(deadline, CONTROL_WRITE)
         written = True
         try:
             if self.owed:
@@ -354,7 +355,7 @@ class NotBegun(TimeoutError):
     """A deadline passed before the first byte of a frame: nothing was sent."""
 
 
-def _at_least(deadline: float | None, seconds: float) -> float | None:
+def at_least(deadline: float | None, seconds: float) -> float | None:
     """A deadline no earlier than ``seconds`` from now (for a frame begun)."""
     if deadline is None:
         return None
