@@ -70,7 +70,7 @@ class PollStaysRemoved:
         import requests_ws.readiness as readiness
         back = [name for name in ("poll", "epoll", "POLLIN", "EPOLLIN") if hasattr(select, name)]
         probe = readiness.Readiness(0, None)
-        if back or probe._use_poll:
+        if back or probe.read_poll is not None:
             print("PORTABILITY GUARD: select names are back:", back)
             session.exitstatus = 1
 """
@@ -104,7 +104,7 @@ import socket, threading, base64, hashlib
 import requests_ws
 from requests_ws.readiness import Readiness
 assert not hasattr(select, "poll") and not hasattr(select, "epoll")
-assert Readiness(0, None)._use_poll is False
+assert Readiness(0, None).read_poll is None
 
 server, client = socket.socketpair()
 server.settimeout(10)
