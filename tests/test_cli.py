@@ -544,6 +544,9 @@ def test_incoming_message_printed_above_the_line_being_typed(
     assert b"\x1b7" in tail and b"\x1b[L" in tail and b"\x1b8" in screen
     term.type(b" done\r")  # the half-typed line was kept as it was
     term.read_until(b"< half done")
+    # Ctrl-D is a key only once readline has the terminal again (in select()):
+    # typed before, the terminal's cooked mode takes it as end-of-file.
+    wait_until_blocked_in_select(term.process.pid)
     term.type(b"\x04")  # Ctrl-D on an empty line: one is enough
     assert term.wait() == 0
 
