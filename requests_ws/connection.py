@@ -2,7 +2,7 @@
 
 The rules, one owner per piece of state:
 
-* **The state lock** (``_cond``, a Condition over one Lock) guards the
+* **The state lock** (``_lock``, and ``_cond``, a Condition over it) guards the
   protocol object -- every call into ``ClientProtocol`` is made with it held,
   but for the reader's ``direct_buffer()`` (its docstring says why) --
   and all shared state of this module: the message queue
@@ -32,6 +32,19 @@ The rules, one owner per piece of state:
   deadline of the closing handshake, and a server's close frame the
   application has not reached. It waits only for what is due next: an idle
   connection wakes nobody.
+* **Interrupts** (``KeyboardInterrupt``, or any exception a signal handler
+  raises) reach the main thread wherever CPython checks for signals,
+  including just after any call returns -- ``acquire()`` among them. So every
+  lock here is an RLock, for its owner check: a lock is taken inside the
+  ``try`` whose ``finally`` gives it back, or with ``with``, and given back
+  only if this thread holds it (an RLock's ``release()`` by another thread
+  raises), so an interrupt cannot leave a lock held nor release another
+  thread's. A read interrupted once bytes may have come in, or while they were
+  being parsed, ends the connection: what was read is unknown, and the rest
+  of the stream is never parsed after a hole. The queue counts a message
+  before it removes it. A thread that finds the read role held by itself,
+  as a caller, was interrupted as it took the lock back after reading, and
+  gives the role up.
 * **Resources.** The background thread is the last owner of the file
   descriptors: after the connection ends it waits until nobody holds the read
   role or the frame lock, then closes the socket and the socketpair.
@@ -286,8 +299,9 @@ class ClientConnection:
         self._readiness = Readiness(stream.fileno(), self._wake_r.fileno())
 
         # Everything below is guarded by the state lock.
-        self._lock = threading.Lock()
-        # Waits use the Condition; plain critical sections take the Lock
+        # An RLock for its owner check (see "Interrupts" above), not re-entry.
+        self._lock = threading.RLock()
+        # Waits use the Condition; plain critical sections take the lock
         # itself (the same lock, without the Condition's Python-level wrapper).
         self._cond = threading.Condition(self._lock)
         # Pings waiting for a pong, in wire order (see sending.py).
@@ -446,9 +460,10 @@ class ClientConnection:
         recv_streaming holds it), takes the right to receive for the call."""
         cond = self._cond
         queue = self._queue
-        cond.acquire()
+        lock = self._lock
         claimed = False
         try:
+            lock.acquire()
             if not streaming:
                 if self._receiving:
                     raise ConcurrencyError(
@@ -500,6 +515,8 @@ class ClientConnection:
                         cond.acquire()
                         self._release_role_locked()
                     continue
+                if self._left_role_reclaimed_locked():
+                    continue
                 # The background thread (or close()) reads: ask for the role.
                 remaining = None if deadline is None else deadline - time.monotonic()
                 if remaining is not None and remaining <= 0:
@@ -513,7 +530,10 @@ class ClientConnection:
         finally:
             if claimed:
                 self._receiving = False
-            cond.release()
+            try:
+                lock.release()
+            except RuntimeError:
+                pass  # not held: an interrupt while waiting to take it back
 
     def _after_take_locked(self) -> None:
         queue = self._queue
@@ -529,6 +549,16 @@ class ClientConnection:
         assert self._reader is None, "one reader at a time"
         self._reader = reader
         self._reader_ident = _get_ident()
+
+    def _left_role_reclaimed_locked(self) -> bool:
+        """Release the read role if this very thread holds it as a caller:
+        a thread that is not reading can only hold it because an interrupt
+        landed as it took the state lock back after reading (CPython checks
+        for signals when acquire() returns), before it gave the role up."""
+        if self._reader != _CALLER or self._reader_ident != _get_ident():
+            return False
+        self._release_role_locked()
+        return True
 
     def _release_role_locked(self) -> None:
         assert self._reader_ident == _get_ident(), "released by its holder"
@@ -611,47 +641,64 @@ class ClientConnection:
                 _READ_BUFFERS.append(view)
             self._terminate(exc, eof=True)
             return True
+        except BaseException as exc:
+            # An interrupt here may have come after bytes were read (CPython
+            # checks for signals as recv_into() returns): they are lost.
+            self._on_read_cut(exc)
+            raise
         finally:
             if direct is not None:
                 direct.release()
         queue = self._queue
+        lock = self._lock
         ready: bool
-        # ``with``, not acquire() + try: a signal handled when acquire()
-        # returns would leave the lock held (BEFORE_WITH runs no handler).
-        with self._lock:
-            if size == 0:
-                eof = True
-                ready = True
-            else:
-                eof = False
-                message = None
-                if view is None:
-                    protocol.direct_received(size)
-                elif take and not self._discarding:
-                    # The queue is empty (the caller looked) and only this
-                    # thread feeds it: a whole message may skip it.
-                    message = protocol.receive_message(view[:size])
-                else:
-                    protocol.receive_data(view[:size])  # copies what it keeps
-                if message is not None:
-                    if self._debug:
-                        fragment = Fragment(message, type(message) is str, True, True)
-                        self.logger.debug("< %s", _describe(fragment))
-                    # Kept in this critical section: an interrupt from here
-                    # until _next() takes it leaves it for the next call.
-                    self._handoff = message
+        try:
+            # The lock is taken inside the try whose finally gives it back,
+            # and given back only if this thread holds it (see "Interrupts").
+            try:
+                lock.acquire()
+                if size == 0:
+                    eof = True
                     ready = True
                 else:
-                    events = protocol.events_received()
-                    if events:
-                        self._dispatch_locked(events)
-                    ready = (
-                        queue.complete > 0
-                        or queue.terminal is not None
-                        or self._terminated
-                        or (streaming and len(queue) > 0)
-                    )
-            owed = bool(self._writer.owed)
+                    eof = False
+                    message = None
+                    if view is None:
+                        protocol.direct_received(size)
+                    elif take and not self._discarding:
+                        # The queue is empty (the caller looked) and only this
+                        # thread feeds it: a whole message may skip it.
+                        message = protocol.receive_message(view[:size])
+                    else:
+                        protocol.receive_data(view[:size])  # copies what it keeps
+                    if message is not None:
+                        if self._debug:
+                            fragment = Fragment(message, type(message) is str, True, True)
+                            self.logger.debug("< %s", _describe(fragment))
+                        # Kept in this critical section: an interrupt from here
+                        # until _next() takes it leaves it for the next call.
+                        self._handoff = message
+                        ready = True
+                    else:
+                        events = protocol.events_received()
+                        if events:
+                            self._dispatch_locked(events)
+                        ready = (
+                            queue.complete > 0
+                            or queue.terminal is not None
+                            or self._terminated
+                            or (streaming and len(queue) > 0)
+                        )
+                owed = bool(self._writer.owed)
+            finally:
+                try:
+                    lock.release()
+                except RuntimeError:
+                    pass  # not held: interrupted while waiting for it
+        except BaseException as exc:
+            # Interrupted while feeding the protocol: what was read is unknown.
+            self._on_read_cut(exc)
+            raise
         if view is not None and len(_READ_BUFFERS) < _POOLED_BUFFERS:
             _READ_BUFFERS.append(view)
         if owed:
@@ -822,53 +869,70 @@ class ClientConnection:
         """
         writer = self._writer
         frame_lock = writer.frame_lock
-        frame_lock.acquire()
+        lock = self._lock
+        again = True
+        # Each lock is taken inside the try whose finally gives it back, and
+        # given back only if this thread holds it (see "Interrupts").
         try:
-            protocol = self.protocol
-            # "with": an interrupt cannot land between acquire and the block.
-            with self._lock:
-                if writer.ended:
-                    raise self._closed_exception()
+            try:
+                frame_lock.acquire()
                 try:
-                    frame = protocol.send_small(opcode, payload)
-                except InvalidState:
-                    raise self._closed_exception() from None
+                    lock.acquire()
+                    if writer.ended:
+                        raise self._closed_exception()
+                    try:
+                        frame = self.protocol.send_small(opcode, payload)
+                    except InvalidState:
+                        raise self._closed_exception() from None
+                finally:
+                    try:
+                        lock.release()
+                    except RuntimeError:
+                        pass
                 if frame is None:
                     return False
-            if self._debug:
-                kind = "TEXT" if opcode == OP_TEXT else "BINARY"
-                self.logger.debug("> %s %s", kind, _preview(payload))
-            try:
-                writer.frame_open = True  # see FrameWriter: open until its last byte
+                if self._debug:
+                    kind = "TEXT" if opcode == OP_TEXT else "BINARY"
+                    self.logger.debug("> %s %s", kind, _preview(payload))
                 try:
-                    sent = self._stream.send(frame)
-                except WRITE_WOULD_BLOCK:
-                    sent = 0
-                if sent < len(frame) or writer.buffered:
-                    writer.write(frame[sent:], None, begin_by=CONTINUING if sent else None)
-                else:
-                    writer.frame_open = False
-            except OSError as exc:
-                if not self._terminated:
+                    writer.frame_open = True  # see FrameWriter: open until its last byte
+                    try:
+                        sent = self._stream.send(frame)
+                    except WRITE_WOULD_BLOCK:
+                        sent = 0
+                    if sent < len(frame) or writer.buffered:
+                        writer.write(frame[sent:], None, begin_by=CONTINUING if sent else None)
+                    else:
+                        writer.frame_open = False
+                except OSError as exc:
+                    if not self._terminated:
+                        self._on_cut(exc)
+                    raise self._closed_exception() from exc
+                except BaseException as exc:
+                    # Interrupted around the write: how much went out is unknown.
                     self._on_cut(exc)
-                raise self._closed_exception() from exc
-            except BaseException as exc:
-                # Interrupted around the write: how much went out is unknown.
-                self._on_cut(exc)
-                raise
+                    raise
+            finally:
+                if (writer.frame_open or writer.owed) and frame_lock._is_owned():  # type: ignore[attr-defined]
+                    again = writer.settle_held(None)
+                try:
+                    frame_lock.release()
+                except RuntimeError:
+                    again = False  # not held: interrupted while waiting for it
         finally:
-            writer.release_frame_lock(None)
+            if again and writer.owed:
+                writer.flush_owed(None, None)
         return True
 
     def _send_whole(
         self, opcode: int, payload: bytes | bytearray | memoryview, deadline: float | None
     ) -> None:
         writer = self._writer
-        writer.acquire(writer.message_lock, deadline)
         try:
+            writer.acquire(writer.message_lock, deadline)
             self._send_frame(opcode, payload, True, deadline)
         finally:
-            writer.message_lock.release()
+            writer.release_if_held(writer.message_lock)
 
     def _send_frame(
         self,
@@ -879,8 +943,8 @@ class ClientConnection:
     ) -> None:
         """Write one data frame; call with the message lock held."""
         writer = self._writer
-        writer.acquire(writer.frame_lock, deadline)
         try:
+            writer.acquire(writer.frame_lock, deadline)
             self._check_sendable()
             # Compressing a message, or starting a fragmented one, changes the
             # protocol's state: wait until the frame can begin before that.
@@ -961,9 +1025,9 @@ class ClientConnection:
         deadline: float | None,
     ) -> None:
         writer = self._writer
-        writer.acquire(writer.message_lock, deadline)
         started = False
         try:
+            writer.acquire(writer.message_lock, deadline)
             is_text = False
             for chunk in chunks:
                 if not started:
@@ -992,7 +1056,7 @@ class ClientConnection:
                 )
             raise
         finally:
-            writer.message_lock.release()
+            writer.release_if_held(writer.message_lock)
 
     def _check_sendable(self) -> None:
         if self._terminated or self.protocol.close_sent is not None or self._writer.ended:
@@ -1013,8 +1077,8 @@ class ClientConnection:
 
     def _write_control(self, frame: bytes, deadline: float | None) -> None:
         writer = self._writer
-        writer.acquire(writer.frame_lock, deadline)
         try:
+            writer.acquire(writer.frame_lock, deadline)
             self._check_sendable()
             try:
                 writer.write(frame, at_least(deadline, CONTROL_WRITE), begin_by=deadline)
@@ -1024,6 +1088,13 @@ class ClientConnection:
                 raise self._closed_exception() from exc
         finally:
             writer.release_frame_lock(deadline)
+
+    def _on_read_cut(self, error: BaseException) -> None:
+        """A read was interrupted while bytes came in or were being parsed:
+        what the peer sent cannot be trusted to be whole, so the connection
+        ends at once (1006), as for a cut frame on the write side."""
+        self.logger.debug("! read cut short: %r", error)
+        self._terminate(error)
 
     def _on_cut(self, error: BaseException) -> None:
         """A frame was interrupted after its first byte: nothing more can be
@@ -1065,15 +1136,15 @@ class ClientConnection:
         deadline = None if timeout is None else time.monotonic() + timeout
         cond = self._cond
         writer = self._writer
-        with cond:
+        with self._lock:
             # Checked again below; here so that bad calls fail before any wait.
             if self._terminated or self.protocol.close_sent is not None:
                 raise self._closed_exception()
             self._check_ping_payload_locked(payload)
         pending: _PendingPing | None = None
-        writer.acquire(writer.frame_lock, deadline)
         try:
-            with cond:
+            writer.acquire(writer.frame_lock, deadline)
+            with self._lock:
                 if self._terminated or self.protocol.close_sent is not None or writer.ended:
                     raise self._closed_exception()
                 self._check_ping_payload_locked(payload)
@@ -1095,14 +1166,14 @@ class ClientConnection:
                 raise self._closed_exception() from exc
         except BaseException:
             if pending is not None:
-                with cond:
+                with self._lock:
                     self._forget_ping_locked(pending)
             raise
         finally:
             writer.release_frame_lock(deadline)
         assert pending is not None
         try:
-            with cond:
+            with self._lock:
                 self._readers_wanted += 1
                 self._wake_background_locked()
                 try:
@@ -1117,7 +1188,7 @@ class ClientConnection:
                     self._readers_wanted -= 1
             return pending.latency
         finally:
-            with cond:
+            with self._lock:
                 self._forget_ping_locked(pending)
 
     def _check_ping_payload_locked(self, payload: bytes) -> None:
@@ -1190,7 +1261,9 @@ class ClientConnection:
         this thread when nobody else reads; then end it anyway (unless not
         ``end_anyway``: a caller's own deadline, not the closing one)."""
         cond = self._cond
-        with cond:
+        lock = self._lock
+        try:
+            lock.acquire()  # in the try: see "Interrupts" (as in _next)
             while not self._terminated:
                 remaining = None if deadline is None else deadline - time.monotonic()
                 if remaining is not None and remaining <= 0:
@@ -1204,12 +1277,19 @@ class ClientConnection:
                         cond.acquire()
                         self._release_role_locked()
                     continue
+                if self._left_role_reclaimed_locked():
+                    continue
                 self._readers_wanted += 1
                 self._wake_background_locked()
                 try:
                     cond.wait(remaining)
                 finally:
                     self._readers_wanted -= 1
+        finally:
+            try:
+                lock.release()
+            except RuntimeError:
+                pass  # not held: an interrupt while waiting to take it back
         if end_anyway:
             self._terminate(TimeoutError("timed out while closing the connection"))
 
@@ -1289,7 +1369,7 @@ class ClientConnection:
         holding = False
         try:
             while True:
-                with cond:
+                with self._lock:
                     self._background_waits = _RUNNING
                     if self._terminated:
                         return
@@ -1322,7 +1402,7 @@ class ClientConnection:
                 self._read_once(now, now + CONTROL_WRITE)
         finally:
             if holding:
-                with cond:
+                with self._lock:
                     self._background_waits = _RUNNING
                     self._give_up_role_locked()
 

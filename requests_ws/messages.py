@@ -155,8 +155,10 @@ class MessageQueue:
     def pop(self) -> str | bytes:
         """Take the complete message at the head (``complete`` must be > 0)."""
         assert self.complete > 0
-        item = self._items.popleft()
+        # Counted first: an interrupt after popleft() returns (CPython checks
+        # for signals after a call) loses the message, never the count.
         self._taken()
+        item = self._items.popleft()
         if isinstance(item, _Assembling):
             assert item.fin, "only the newest message may be incomplete"
             return item.take_all()
@@ -170,8 +172,8 @@ class MessageQueue:
             return None
         head = items[0]
         if not isinstance(head, _Assembling):
-            items.popleft()
             self._taken()
+            items.popleft()
             return head, True, True
         data = head.take_oldest()
         if data is None:
@@ -180,6 +182,6 @@ class MessageQueue:
         head.started = True
         fin = head.fin and not head.pieces
         if fin:
-            items.popleft()
             self._taken()
+            items.popleft()
         return data, first, fin

@@ -31,6 +31,15 @@ and owns every write to the socket. Its rules:
   it leaves the table again if it goes back to the slot unwritten). A pong
   acknowledges its ping and every ping before it in the table, so it can only
   acknowledge pings that were on the wire before the one it answers.
+* **Interrupts.** Both locks are RLocks, for their owner check, not for
+  re-entry. A lock is taken inside the ``try`` whose ``finally`` releases
+  it, and released there only if this thread holds it (``release()`` by
+  another thread raises): an interrupt that lands as ``acquire()`` returns
+  (CPython runs signal handlers as a call returns) cannot leave it held, and
+  one that lands while it waits releases nothing. A thread that re-enters a
+  lock it holds (a logging handler that sends) gets it: the protocol refuses
+  a message inside a fragmented one, and owed frames are never written while
+  this thread's own frame is open.
 * **Nothing after a cut.** A frame is *open* from just before its first byte
   to just after its last (``frame_open``, written only by the frame lock's
   holder). A frame still open when the frame lock is released was cut, however
@@ -149,7 +158,7 @@ class FrameWriter:
         self,
         stream: Any,
         wait_writable: Callable[[float | None], bool],
-        state_lock: threading.Lock,
+        state_lock: threading.RLock,
         on_cut: Callable[[BaseException], None],
         pings: dict[bytes, Any] | None = None,
     ) -> None:
@@ -157,8 +166,10 @@ class FrameWriter:
         self.wait_writable = wait_writable
         self.state_lock = state_lock
         self.on_cut = on_cut
-        self.frame_lock = threading.Lock()
-        self.message_lock = threading.Lock()
+        # RLocks for their owner check (release() by another thread raises),
+        # not for re-entry: see "Interrupts" above.
+        self.frame_lock = threading.RLock()
+        self.message_lock = threading.RLock()
         self.owed = OwedFrames({} if pings is None else pings)
         # A frame has begun and not ended (written by the frame lock's holder).
         self.frame_open = False
@@ -173,16 +184,30 @@ class FrameWriter:
     # -- locks -----------------------------------------------------------
 
     @staticmethod
-    def acquire(lock: threading.Lock, deadline: float | None) -> None:
-        """Take ``lock`` before ``deadline``, or raise TimeoutError."""
+    def acquire(lock: threading.RLock, deadline: float | None) -> None:
+        """Take ``lock`` before ``deadline``, or raise TimeoutError.
+
+        Call it inside the ``try`` whose ``finally`` gives the lock back
+        (:meth:`release_frame_lock`, :meth:`release_if_held`): an interrupt
+        as ``acquire()`` returns then cannot leave the lock held.
+        """
         if deadline is None:
             lock.acquire()
-            return
-        if not lock.acquire(timeout=max(deadline - time.monotonic(), 0.0)):
+        elif not lock.acquire(timeout=max(deadline - time.monotonic(), 0.0)):
             raise TimeoutError("timed out while waiting for another thread's send to finish")
 
+    @staticmethod
+    def release_if_held(lock: threading.RLock) -> bool:
+        """Release ``lock`` if this thread holds it; whether it did."""
+        try:
+            lock.release()
+        except RuntimeError:  # not this thread's: never taken
+            return False
+        return True
+
     def release_frame_lock(self, deadline: float | None) -> None:
-        """Release the frame lock, writing the owed frames first.
+        """Release the frame lock if this thread holds it, writing the owed
+        frames first.
 
         Frames owed by a thread that found the lock taken are written here;
         after releasing, the slot is checked once more, since a frame may have
@@ -190,47 +215,49 @@ class FrameWriter:
 
         A frame still open here was cut: nothing more is ever written.
         """
-        if self.frame_open:
-            self._abandon_cut_frame()
-            return
-        if not self.owed:
-            self.frame_lock.release()
-            if not self.owed:
-                return
-            self.flush_owed(deadline, at_least(deadline, CONTROL_WRITE))
-            return
-        write_deadline = at_least(deadline, CONTROL_WRITE)
-        written = True
+        again = False
         try:
-            if self.owed:
-                written = self._write_owed(deadline, write_deadline)
+            if self.frame_open or self.owed:
+                if self.frame_lock._is_owned():  # type: ignore[attr-defined]
+                    again = self.settle_held(deadline)
+            else:
+                again = True
         finally:
-            self.frame_lock.release()
-        if written:
-            self.flush_owed(deadline, write_deadline)
+            released = self.release_if_held(self.frame_lock)
+        if released and again and self.owed:
+            self.flush_owed(deadline, at_least(deadline, CONTROL_WRITE))
 
-    def _abandon_cut_frame(self) -> None:
-        """End writing for good after a frame left open; release the lock."""
-        try:
+    def settle_held(self, deadline: float | None) -> bool:
+        """Before the frame lock's release, by its holder: a frame left open
+        was cut (writing ends for good); owed frames are written. Returns
+        whether frames owed after the release may be written too."""
+        if self.frame_open:
             with self.state_lock:
                 self.ended = True
                 self.owed.clear()
             # on_cut may have been interrupted (or never reached) in write().
             self.on_cut(ConnectionError("a frame was cut short"))
             self.frame_open = False
-        finally:
-            self.frame_lock.release()
+            return False
+        if self.owed:
+            return self._write_owed(deadline, at_least(deadline, CONTROL_WRITE))
+        return True
 
     def flush_owed(self, begin_by: float | None, deadline: float | None) -> None:
         """Write the owed frames now unless another thread is writing (it
         will). Each must begin by ``begin_by`` (else it stays owed) and end by
         ``deadline``."""
-        while self.owed and self.frame_lock.acquire(blocking=False):
+        frame_lock = self.frame_lock
+        while self.owed:
             try:
+                if not frame_lock.acquire(blocking=False):
+                    return
+                if self.frame_open:
+                    return  # this very thread is inside a frame: its release writes them
                 if not self._write_owed(begin_by, deadline):
                     return
             finally:
-                self.frame_lock.release()
+                self.release_if_held(frame_lock)
 
     def _write_owed(self, begin_by: float | None, deadline: float | None) -> bool:
         """Write the owed frames; False when one could not begin in time

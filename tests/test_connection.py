@@ -397,12 +397,23 @@ def test_send_timeout_mid_frame_fails_the_connection(raw_server: Any) -> None:
 def test_send_timeout_before_writing_keeps_connection(ws_server: Any) -> None:
     server = ws_server()
     with requests_ws.connect(server.uri) as ws:
-        ws._writer.message_lock.acquire()
+        # Another thread is inside a send: it holds the message lock.
+        held, done = threading.Event(), threading.Event()
+
+        def other_sender() -> None:
+            with ws._writer.message_lock:
+                held.set()
+                done.wait(10)
+
+        thread = threading.Thread(target=other_sender)
+        thread.start()
         try:
+            assert held.wait(10)
             with pytest.raises(TimeoutError):
                 ws.send("blocked", timeout=0.1)
         finally:
-            ws._writer.message_lock.release()
+            done.set()
+            thread.join()
         ws.send("after")
         assert ws.recv() == "after"
 

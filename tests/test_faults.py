@@ -7,6 +7,7 @@ are forced with hooks (a pausing lock, a parked protocol call), never sleeps.
 
 from __future__ import annotations
 
+import collections
 import os
 import signal
 import struct
@@ -206,6 +207,47 @@ def test_keyboard_interrupt_in_a_large_send_fails_the_connection(raw_server: Any
     server.done.wait(10)
     assert 0 < received["bytes"] < 64 * 2**20
     assert received["frames_after"] == 0
+
+
+class _InterruptedAfterPop(collections.deque):  # type: ignore[type-arg]
+    """The queue's deque, interrupted once just after a popleft() returned:
+    where CPython checks for a signal after a call."""
+
+    interrupt = True
+
+    def popleft(self) -> Any:
+        item = super().popleft()
+        if self.interrupt:
+            self.interrupt = False
+            raise KeyboardInterrupt
+        return item
+
+
+def test_interrupt_as_recv_takes_a_queued_message_keeps_the_queue_consistent(
+    raw_server: Any,
+) -> None:
+    def script(peer: RawPeer) -> None:
+        for text in (b"one", b"two", b"three"):
+            peer.send_frame(0x1, text)
+        peer.send_close()
+        peer.expect_close(timeout=10)
+
+    server = raw_server(script)
+    ws = requests_ws.connect(server.uri, compression=None, ping_interval=None)
+    queue = ws._queue
+    deadline = time.monotonic() + 10
+    while queue.terminal is None:  # the background thread queues all three
+        assert time.monotonic() < deadline, "the messages were never queued"
+        time.sleep(0.01)
+    queue._items = _InterruptedAfterPop(queue._items)
+    with pytest.raises(KeyboardInterrupt):
+        ws.recv()
+    # "one" went with the interrupt; the count did not stay behind.
+    assert (ws.recv(timeout=5), ws.recv(timeout=5)) == ("two", "three")
+    with pytest.raises(ConnectionClosedOK):
+        ws.recv(timeout=5)
+    server.done.wait(10)
+    server.check()
 
 
 def test_close_during_a_fragmented_send_fails_at_once_with_1011(raw_server: Any) -> None:

@@ -11,8 +11,9 @@ from typing import Any
 import pytest
 
 import requests_ws
-from requests_ws import ConnectionClosedOK
+from requests_ws import ConnectionClosedError, ConnectionClosedOK
 
+from .peers.locks import WrappedLock
 from .peers.raw_peer import RawPeer
 
 # -- A: one-frame send through TLS inside TLS leaves the frame in user space ------------
@@ -320,3 +321,223 @@ def test_interrupt_right_after_the_read_path_takes_the_state_lock(raw_server: An
     closer.start()
     closer.join(10)
     assert not closer.is_alive(), "close() deadlocked on the leaked state lock"
+
+
+# -- E: an interrupt as recv() takes the state lock back after reading -----------------
+
+
+class _SignalAfterReacquire:
+    """The state Condition as CPython runs it when a signal is pending: the
+    first ``acquire()`` in one thread raises once it holds the lock."""
+
+    def __init__(self, real: threading.Condition, thread: int) -> None:
+        self.real = real
+        self.thread: int | None = thread
+
+    def acquire(self, *args: Any) -> bool:
+        acquired = self.real.acquire(*args)
+        if acquired and self.thread == threading.get_ident():
+            self.thread = None
+            raise KeyboardInterrupt
+        return acquired
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.real, name)
+
+
+def test_interrupt_as_recv_takes_the_lock_back_leaves_the_read_role(raw_server: Any) -> None:
+    waiting = threading.Event()
+    send_two = threading.Event()
+
+    def script(peer: RawPeer) -> None:
+        waiting.wait(10)
+        peer.send_frame(0x1, b"one")
+        send_two.wait(10)
+        peer.send_frame(0x1, b"two")
+        peer.send_close()
+        try:
+            peer.expect_close(5)
+        except Exception:
+            pass
+
+    server = raw_server(script)
+    ws = requests_ws.connect(server.uri, compression=None, ping_interval=None, close_timeout=2)
+    real_wait = ws._readiness.wait_readable
+
+    def wait_readable(timeout: float | None) -> bool:
+        waiting.set()
+        return real_wait(timeout)
+
+    ws._readiness.wait_readable = wait_readable  # type: ignore[method-assign]
+    real_poll = getattr(ws._readiness, "read_poll", None)
+    if real_poll is not None:
+        signalling = _SignallingPoll(real_poll)
+        signalling.waiting = waiting
+        ws._readiness.read_poll = signalling
+    outcome: list[Any] = []
+
+    def receive() -> None:
+        ws._cond = _SignalAfterReacquire(ws._cond, threading.get_ident())  # type: ignore[assignment]
+        for _ in range(3):
+            try:
+                outcome.append(ws.recv(timeout=5))
+            except BaseException as exc:
+                outcome.append(exc)
+            send_two.set()
+
+    thread = threading.Thread(target=receive, daemon=True)
+    thread.start()
+    thread.join(20)
+    assert not thread.is_alive(), f"recv() hung: {outcome}"
+    assert isinstance(outcome[0], KeyboardInterrupt), outcome
+    # The message read before the interrupt is kept; the role was given up.
+    assert outcome[1:] == ["one", "two"], outcome
+    ws.close()
+    assert ws.close_code == 1000
+
+
+# -- F: an interrupt as recv_into() returns loses what it read ------------------------
+
+
+class _InterruptedRead:
+    """The connection's stream; the first recv_into() in one thread reads,
+    then raises as CPython does when a signal is handled as a call returns."""
+
+    def __init__(self, real: Any, thread: int) -> None:
+        self.real = real
+        self.thread: int | None = thread
+
+    def recv_into(self, *args: Any) -> int:
+        size = int(self.real.recv_into(*args))
+        if size and self.thread == threading.get_ident():
+            self.thread = None
+            raise KeyboardInterrupt
+        return size
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.real, name)
+
+
+def test_interrupt_as_a_read_returns_ends_the_connection(raw_server: Any) -> None:
+    """The bytes that read took are gone with the interrupt: the connection
+    ends (1006) rather than go on parsing the stream after a hole (here the
+    whole message "one"; in general part of a frame)."""
+    waiting = threading.Event()
+    after: list[bytes] = []
+
+    def script(peer: RawPeer) -> None:
+        waiting.wait(10)
+        peer.send_frame(0x1, b"one")
+        peer.send_frame(0x1, b"two")
+        peer.sock.settimeout(10)
+        try:
+            while chunk := peer.sock.recv(65536):
+                after.append(chunk)
+        except OSError:
+            pass
+
+    server = raw_server(script)
+    ws = requests_ws.connect(server.uri, compression=None, ping_interval=None, close_timeout=2)
+    real_wait = ws._readiness.wait_readable
+
+    def wait_readable(timeout: float | None) -> bool:
+        waiting.set()
+        return real_wait(timeout)
+
+    ws._readiness.wait_readable = wait_readable  # type: ignore[method-assign]
+    real_poll = getattr(ws._readiness, "read_poll", None)
+    if real_poll is not None:
+        signalling = _SignallingPoll(real_poll)
+        signalling.waiting = waiting
+        ws._readiness.read_poll = signalling
+    ws._stream = _InterruptedRead(ws._stream, threading.get_ident())
+    with pytest.raises(KeyboardInterrupt):
+        ws.recv(timeout=5)
+    with pytest.raises(ConnectionClosedError):
+        ws.recv(timeout=5)
+    ws.close()
+    assert ws.close_code == 1006
+    server.done.wait(10)
+    assert after == [], "the client wrote after the read it lost"
+
+
+# -- G: an interrupt as a send takes the message or frame lock ------------------------
+
+
+class _InterruptedAcquire(WrappedLock):
+    """A writer lock whose first acquire() in one thread raises once it holds
+    the lock, as CPython does when a signal is handled as a call returns."""
+
+    def __init__(self, thread: int) -> None:
+        super().__init__()
+        self.thread: int | None = thread
+
+    def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
+        acquired = super().acquire(blocking, timeout)
+        if acquired and self.thread == threading.get_ident():
+            self.thread = None
+            raise KeyboardInterrupt
+        return acquired
+
+
+@pytest.mark.parametrize("which", ["message_lock", "frame_lock"])
+def test_interrupt_as_a_send_takes_its_lock_leaves_it_free(ws_server: Any, which: str) -> None:
+    """Nothing was written: the lock is given back and the connection goes on
+    (before, the lock stayed held: every later send timed out, close() too)."""
+    server = ws_server()
+    ws = requests_ws.connect(server.uri, compression=None, ping_interval=None, close_timeout=5)
+    lock = _InterruptedAcquire(threading.get_ident())
+    setattr(ws._writer, which, lock)
+    with pytest.raises(KeyboardInterrupt):
+        ws.send("lost to the interrupt", timeout=5)
+    assert not lock._is_owned()
+    ws.send("after", timeout=2)
+    assert ws.recv(timeout=5) == "after"
+    started = time.monotonic()
+    ws.close()
+    assert ws.close_code == 1000 and time.monotonic() - started < 2
+
+
+def test_interrupt_as_the_reader_takes_the_frame_lock_for_a_pong(raw_server: Any) -> None:
+    """recv() read a ping and takes the frame lock (without waiting) to write
+    its pong: interrupted as that acquire() returns, it gives the lock back;
+    the pong stays owed and goes out with the next frame."""
+    waiting = threading.Event()
+    seen: list[tuple[int, bytes]] = []
+
+    def script(peer: RawPeer) -> None:
+        waiting.wait(10)
+        peer.send_frame(0x9, b"are you there")
+        while len(seen) < 2:
+            frame = peer.recv_frame(10)
+            seen.append((frame.opcode, frame.payload))
+        peer.send_frame(0x1, b"answered")
+        peer.expect_close(10)
+        peer.send_close()
+
+    server = raw_server(script)
+    ws = requests_ws.connect(server.uri, compression=None, ping_interval=None, close_timeout=5)
+    real_wait = ws._readiness.wait_readable
+
+    def wait_readable(timeout: float | None) -> bool:
+        waiting.set()
+        return real_wait(timeout)
+
+    ws._readiness.wait_readable = wait_readable  # type: ignore[method-assign]
+    real_poll = getattr(ws._readiness, "read_poll", None)
+    if real_poll is not None:
+        signalling = _SignallingPoll(real_poll)
+        signalling.waiting = waiting
+        ws._readiness.read_poll = signalling
+    lock = _InterruptedAcquire(threading.get_ident())
+    ws._writer.frame_lock = lock  # type: ignore[assignment]
+    with pytest.raises(KeyboardInterrupt):
+        ws.recv(timeout=5)
+    assert not lock._is_owned()
+    ws.send("go", timeout=2)
+    assert ws.recv(timeout=5) == "answered"
+    assert sorted(seen) == [(0x1, b"go"), (0xA, b"are you there")]
+    ws.close()
+    server.done.wait(10)
+    server.check()
+    assert ws.close_code == 1000

@@ -1,6 +1,6 @@
 """Lock stand-ins for forcing an interleaving in race tests.
 
-:class:`WrappedLock` behaves as ``threading.Lock``; a test subclasses it and
+:class:`WrappedLock` behaves as ``threading.RLock`` (the writer's locks); a test subclasses it and
 overrides ``acquire`` or ``release`` to park a thread, or to signal that one
 arrived, at that exact point (never a sleep).
 """
@@ -14,10 +14,10 @@ __all__ = ["WrappedLock"]
 
 
 class WrappedLock:
-    """A threading.Lock with overridable acquire() and release()."""
+    """A threading.RLock with overridable acquire() and release()."""
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
 
     def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
         return self._lock.acquire(blocking, timeout)
@@ -25,8 +25,8 @@ class WrappedLock:
     def release(self) -> None:
         self._lock.release()
 
-    def locked(self) -> bool:
-        return self._lock.locked()
+    def _is_owned(self) -> bool:
+        return bool(self._lock._is_owned())  # type: ignore[attr-defined]
 
     def __enter__(self) -> bool:
         return self.acquire()
