@@ -1,0 +1,340 @@
+"""Reproductions for the review of the interrupt-safety commit (a7ac810).
+
+Each test forces the interleaving with a stand-in (a lock, a stream, a poll
+object) that raises ``KeyboardInterrupt`` exactly where CPython would run a
+signal handler: right after a C call returns. No sleeps force an order.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import pytest
+
+import requests_ws
+from requests_ws import ConnectionClosedOK
+from requests_ws.sending import PONG
+
+from .peers.locks import WrappedLock
+from .peers.raw_peer import RawPeer
+
+
+def _answer_close(peer: RawPeer, seen: list[tuple[int, bytes]] | None = None) -> None:
+    """Read frames until the client's close, answer it (or stop at EOF)."""
+    try:
+        while True:
+            frame = peer.recv_frame(10)
+            if seen is not None:
+                seen.append((frame.opcode, frame.payload))
+            if frame.opcode == 0x8:
+                peer.send_close()
+                return
+    except Exception:
+        pass
+
+
+class _SignallingPoll:
+    """The caller's poll object: says when the caller waits on the socket,
+    and runs ``after`` (in the polling thread) once poll() returns."""
+
+    def __init__(self, real: Any, waiting: threading.Event) -> None:
+        self.real = real
+        self.waiting = waiting
+        self.after: Any = None
+
+    def poll(self, *args: Any) -> Any:
+        self.waiting.set()
+        result = self.real.poll(*args)
+        if self.after is not None:
+            self.after()
+        return result
+
+
+def _signal_when_polling(ws: Any, waiting: threading.Event) -> _SignallingPoll:
+    """Make the caller's wait on the socket set ``waiting`` (poll or select)."""
+    real_wait = ws._readiness.wait_readable
+    signalling = _SignallingPoll(getattr(ws._readiness, "read_poll", None), waiting)
+
+    def wait_readable(timeout: float | None) -> bool:
+        waiting.set()
+        ready = bool(real_wait(timeout))
+        if signalling.after is not None:
+            signalling.after()
+        return ready
+
+    ws._readiness.wait_readable = wait_readable
+    if signalling.real is not None:
+        ws._readiness.read_poll = signalling
+    return signalling
+
+
+# -- 1: an interrupt while send()'s short cut writes an owed pong ---------------------
+
+
+class _TakenElsewhere(WrappedLock):
+    """The frame lock, found taken by every thread but ``owner`` that tries it
+    without waiting: owed frames stay owed until ``owner`` writes them."""
+
+    def __init__(self, owner: int) -> None:
+        super().__init__()
+        self.owner = owner
+
+    def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
+        if not blocking and threading.get_ident() != self.owner:
+            return False
+        return super().acquire(blocking, timeout)
+
+
+class _InterruptedSend:
+    """The writer's stream: the first send() in one thread writes, then raises
+    as CPython does when a signal is handled as the call returns."""
+
+    def __init__(self, real: Any, thread: int) -> None:
+        self.real = real
+        self.thread: int | None = thread
+
+    def send(self, data: Any) -> int:
+        sent = int(self.real.send(data))
+        if self.thread == threading.get_ident():
+            self.thread = None
+            raise KeyboardInterrupt
+        return sent
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.real, name)
+
+
+def test_interrupt_as_a_small_send_writes_an_owed_pong_frees_the_frame_lock(
+    raw_server: Any,
+) -> None:
+    """send("hello") takes the short cut; on the way out it writes the pong
+    owed by the reader, and the interrupt lands as that write returns. The
+    connection ends (the pong was cut), but the frame lock must be given back:
+    kept, no other thread can ever send, and the background thread never
+    closes the socket (it waits for the frame lock)."""
+    server = raw_server(_answer_close)
+    ws = requests_ws.connect(server.uri, compression=None, ping_interval=None, close_timeout=1)
+    me = threading.get_ident()
+    lock = _TakenElsewhere(me)
+    ws._writer.frame_lock = lock  # type: ignore[assignment]
+    with ws._lock:
+        ws._writer.owed[PONG] = ws.protocol.send_pong(b"owed")
+    ws._writer.stream = _InterruptedSend(ws._stream, me)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            ws.send("hello")
+        assert not lock._is_owned(), "send() left the frame lock held"
+        ws.close()
+        ws._background.join(10)
+        assert not ws._background.is_alive(), "the background thread waits for the frame lock"
+    finally:
+        while lock._is_owned():
+            lock.release()
+
+
+# -- 2: an interrupt as ping()'s wait gives the state lock up -------------------------
+
+
+class _WaitInterrupted:
+    """The state lock as threading.Condition drives it: ``_release_save()``
+    in one thread releases the lock and then raises, as CPython does when a
+    signal is handled as that call returns (in Condition.wait, before its
+    ``try``): wait() raises with the lock not held."""
+
+    def __init__(self, real: Any, thread: int) -> None:
+        self.real = real
+        self.thread: int | None = thread
+
+    def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
+        return bool(self.real.acquire(blocking, timeout))
+
+    def release(self) -> None:
+        self.real.release()
+
+    def _is_owned(self) -> bool:
+        return bool(self.real._is_owned())
+
+    def _release_save(self) -> Any:
+        state = self.real._release_save()
+        if self.thread == threading.get_ident():
+            self.thread = None
+            raise KeyboardInterrupt
+        return state
+
+    def _acquire_restore(self, state: Any) -> None:
+        self.real._acquire_restore(state)
+
+
+def test_interrupt_as_ping_starts_waiting_raises_keyboard_interrupt(raw_server: Any) -> None:
+    """ping() waits for its pong inside ``with self._lock``; an interrupt as
+    the wait gives the lock up leaves it not held, and the ``with`` exit's
+    release() then raises RuntimeError in place of the KeyboardInterrupt."""
+    server = raw_server(_answer_close)  # never answers the ping
+    ws = requests_ws.connect(server.uri, compression=None, ping_interval=None, close_timeout=2)
+    ws._cond = threading.Condition(_WaitInterrupted(ws._lock, threading.get_ident()))  # type: ignore[arg-type]
+    with pytest.raises(KeyboardInterrupt):
+        ws.ping(b"are you there", timeout=5)
+    assert not ws._lock._is_owned()  # type: ignore[attr-defined]
+    ws.close()
+    assert ws.close_code == 1000
+
+
+# -- 3: the read role left by an interrupt waits for the same thread ------------------
+
+
+class _SignalAfterReacquire:
+    """The state Condition: the first ``acquire()`` in one thread raises once
+    it holds the lock (as recv() takes it back after reading)."""
+
+    def __init__(self, real: threading.Condition, thread: int) -> None:
+        self.real = real
+        self.thread: int | None = thread
+
+    def acquire(self, *args: Any) -> bool:
+        acquired = self.real.acquire(*args)
+        if acquired and self.thread == threading.get_ident():
+            self.thread = None
+            raise KeyboardInterrupt
+        return acquired
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.real, name)
+
+
+def test_read_role_left_by_an_interrupt_goes_back_to_the_background_thread(
+    raw_server: Any,
+) -> None:
+    """recv() is interrupted as it takes the state lock back after reading:
+    the read role stays with the caller until that thread calls recv() or
+    close() again. Meanwhile nobody reads: the server's ping is never
+    answered (a server with keepalive drops the connection), another
+    thread's ping() or close() waits out its timeout, and a connection that
+    ends meanwhile never has its socket closed (the background thread waits
+    for the role forever)."""
+    waiting = threading.Event()
+    interrupted = threading.Event()
+    answered = threading.Event()
+    seen: list[tuple[int, bytes]] = []
+
+    def script(peer: RawPeer) -> None:
+        waiting.wait(10)
+        peer.send_frame(0x1, b"one")
+        interrupted.wait(10)
+        peer.send_frame(0x9, b"still there?")
+        frame = peer.recv_frame(5)
+        seen.append((frame.opcode, frame.payload))
+        answered.set()
+        _answer_close(peer)
+
+    server = raw_server(script)
+    ws = requests_ws.connect(server.uri, compression=None, ping_interval=None, close_timeout=2)
+    _signal_when_polling(ws, waiting)
+    real_cond = ws._cond
+    ws._cond = _SignalAfterReacquire(real_cond, threading.get_ident())  # type: ignore[assignment]
+    with pytest.raises(KeyboardInterrupt):
+        ws.recv(timeout=5)
+    ws._cond = real_cond
+    interrupted.set()
+    # The application is away from recv() (as after any interrupt): the
+    # background thread reads for it, as it does whenever no caller reads.
+    assert answered.wait(10), "nobody read the server's ping: the read role was kept"
+    assert seen == [(0xA, b"still there?")]
+    assert ws.recv(timeout=5) == "one"
+    ws.close()
+    assert ws.close_code == 1000
+
+
+# -- 4: an interrupt where nothing of the stream can be lost ends the connection ------
+
+
+class _SignalAfterRelease:
+    """The state lock: once armed for a thread, its next release() there
+    releases and then raises (a signal handled as release() returns)."""
+
+    def __init__(self, real: Any) -> None:
+        self.real = real
+        self.thread: int | None = None
+
+    def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
+        return bool(self.real.acquire(blocking, timeout))
+
+    def release(self) -> None:
+        self.real.release()
+        if self.thread == threading.get_ident():
+            self.thread = None
+            raise KeyboardInterrupt
+
+    def _is_owned(self) -> bool:
+        return bool(self.real._is_owned())
+
+    def __enter__(self) -> bool:
+        return self.acquire()
+
+    def __exit__(self, *args: Any) -> None:
+        self.release()
+
+
+class _SignalAtPop(list):  # type: ignore[type-arg]
+    """The read-buffer pool: once armed for a thread, its next pop() there
+    raises (a signal handled as pop() returns, before recv_into())."""
+
+    thread: int | None = None
+
+    def pop(self, *args: Any) -> Any:
+        if self.thread == threading.get_ident():
+            self.thread = None
+            raise KeyboardInterrupt
+        return super().pop(*args)
+
+
+@pytest.mark.parametrize("where", ["after_parse", "before_read"])
+def test_interrupt_where_no_byte_can_be_lost_keeps_the_connection(
+    raw_server: Any, monkeypatch: pytest.MonkeyPatch, where: str
+) -> None:
+    """_on_read_cut ends the connection for any interrupt in _read_once:
+    also one landing before recv_into() was called (nothing read) or once the
+    bytes read were all parsed, as the state lock is released (the message
+    sits in the hand-off slot). Nothing is lost there: the connection must
+    go on, as for an interrupt while poll() waits."""
+    from requests_ws import connection
+
+    waiting = threading.Event()
+    send_two = threading.Event()
+
+    def script(peer: RawPeer) -> None:
+        waiting.wait(10)
+        peer.send_frame(0x1, b"one")
+        send_two.wait(10)
+        peer.send_frame(0x1, b"two")
+        _answer_close(peer)
+
+    server = raw_server(script)
+    ws = requests_ws.connect(server.uri, compression=None, ping_interval=None, close_timeout=2)
+    signalling = _signal_when_polling(ws, waiting)
+    me = threading.get_ident()
+    if where == "after_parse":
+        lock = _SignalAfterRelease(ws._lock)
+        ws._lock = lock  # type: ignore[assignment]
+
+        def arm() -> None:
+            lock.thread = me
+
+    else:
+        pool = _SignalAtPop()
+        monkeypatch.setattr(connection, "_READ_BUFFERS", pool)
+
+        def arm() -> None:
+            pool.thread = me
+
+    signalling.after = arm
+    with pytest.raises(KeyboardInterrupt):
+        ws.recv(timeout=5)
+    signalling.after = None
+    send_two.set()
+    received = [ws.recv(timeout=5), ws.recv(timeout=5)]
+    assert received == ["one", "two"]
+    ws.close()
+    assert ws.close_code == 1000
+    with pytest.raises(ConnectionClosedOK):
+        ws.recv(timeout=1)
