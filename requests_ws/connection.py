@@ -527,6 +527,9 @@ class ClientConnection:
                     cond.wait(remaining)
                 finally:
                     self._role_wanted -= 1
+        except BaseException:
+            self._give_back_left_role()
+            raise
         finally:
             if claimed:
                 self._receiving = False
@@ -559,6 +562,20 @@ class ClientConnection:
             return False
         self._release_role_locked()
         return True
+
+    def _give_back_left_role(self) -> None:
+        """On the way out of _next() or _wait_closed() by an exception: an
+        interrupt as the state lock was given up for reading, or taken back
+        after it, leaves this thread holding the read role as a caller. Give
+        it up now -- nobody else can, and until then nobody reads (pings go
+        unanswered, the socket is never closed). Takes the state lock if this
+        thread does not hold it; the caller's ``finally`` releases it."""
+        if self._reader != _CALLER or self._reader_ident != _get_ident():
+            return
+        lock = self._lock
+        if not lock._is_owned():  # type: ignore[attr-defined]
+            lock.acquire()
+        self._release_role_locked()
 
     def _release_role_locked(self) -> None:
         assert self._reader_ident == _get_ident(), "released by its holder"
@@ -621,9 +638,14 @@ class ClientConnection:
         # Without the state lock: see ClientProtocol.direct_buffer.
         direct = protocol.direct_buffer()
         view = None
+        # Set just before recv_into() is called: an interrupt before that
+        # has read nothing, and the connection goes on.
+        reading = False
         try:
             if direct is not None:
-                size = self._stream.recv_into(direct, min(len(direct), _DIRECT_READ_SIZE))
+                limit = min(len(direct), _DIRECT_READ_SIZE)
+                reading = True
+                size = self._stream.recv_into(direct, limit)
             else:
                 # Read buffers are shared through a pool and held only during
                 # a read: an idle connection holds none.
@@ -631,6 +653,7 @@ class ClientConnection:
                     view = _READ_BUFFERS.pop()
                 except IndexError:
                     view = memoryview(bytearray(_READ_SIZE))
+                reading = True
                 size = self._stream.recv_into(view)
         except _READ_WOULD_BLOCK:
             if view is not None:
@@ -644,7 +667,8 @@ class ClientConnection:
         except BaseException as exc:
             # An interrupt here may have come after bytes were read (CPython
             # checks for signals as recv_into() returns): they are lost.
-            self._on_read_cut(exc)
+            if reading:
+                self._on_read_cut(exc)
             raise
         finally:
             if direct is not None:
@@ -652,6 +676,9 @@ class ClientConnection:
         queue = self._queue
         lock = self._lock
         ready: bool
+        # Set once what was read is all parsed: an interrupt after that (as
+        # the lock is released) loses nothing, and the connection goes on.
+        fed = False
         try:
             # The lock is taken inside the try whose finally gives it back,
             # and given back only if this thread holds it (see "Interrupts").
@@ -689,6 +716,7 @@ class ClientConnection:
                             or self._terminated
                             or (streaming and len(queue) > 0)
                         )
+                fed = True
                 owed = bool(self._writer.owed)
             finally:
                 try:
@@ -697,7 +725,8 @@ class ClientConnection:
                     pass  # not held: interrupted while waiting for it
         except BaseException as exc:
             # Interrupted while feeding the protocol: what was read is unknown.
-            self._on_read_cut(exc)
+            if not fed:
+                self._on_read_cut(exc)
             raise
         if view is not None and len(_READ_BUFFERS) < _POOLED_BUFFERS:
             _READ_BUFFERS.append(view)
@@ -913,12 +942,16 @@ class ClientConnection:
                     self._on_cut(exc)
                     raise
             finally:
-                if (writer.frame_open or writer.owed) and frame_lock._is_owned():  # type: ignore[attr-defined]
-                    again = writer.settle_held(None)
                 try:
-                    frame_lock.release()
-                except RuntimeError:
-                    again = False  # not held: interrupted while waiting for it
+                    if (writer.frame_open or writer.owed) and frame_lock._is_owned():  # type: ignore[attr-defined]
+                        again = writer.settle_held(None)
+                finally:
+                    # Even when settle_held() raises (an interrupt as it
+                    # writes the owed frames): never leave the lock held.
+                    try:
+                        frame_lock.release()
+                    except RuntimeError:
+                        again = False  # not held: interrupted while waiting for it
         finally:
             if again and writer.owed:
                 writer.flush_owed(None, None)
@@ -1172,8 +1205,13 @@ class ClientConnection:
         finally:
             writer.release_frame_lock(deadline)
         assert pending is not None
+        lock = self._lock
         try:
-            with self._lock:
+            # Not ``with``: an interrupt as wait() gives the lock up (before
+            # its own ``try``) leaves it not held, and the ``with`` exit's
+            # release() would raise RuntimeError over the interrupt.
+            try:
+                lock.acquire()  # in the try: see "Interrupts"
                 self._readers_wanted += 1
                 self._wake_background_locked()
                 try:
@@ -1186,6 +1224,11 @@ class ClientConnection:
                         cond.wait(remaining)
                 finally:
                     self._readers_wanted -= 1
+            finally:
+                try:
+                    lock.release()
+                except RuntimeError:
+                    pass  # not held: an interrupt as wait() gave it up
             return pending.latency
         finally:
             with self._lock:
@@ -1285,6 +1328,9 @@ class ClientConnection:
                     cond.wait(remaining)
                 finally:
                     self._readers_wanted -= 1
+        except BaseException:
+            self._give_back_left_role()
+            raise
         finally:
             try:
                 lock.release()
