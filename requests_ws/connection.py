@@ -141,6 +141,15 @@ _LARGE_WRITE = 16384
 _MASK_PIECE = 262144
 
 _NORMAL_CODES = (CloseCode.NORMAL_CLOSURE, CloseCode.GOING_AWAY)
+# A thread holding the message lock sends again: from the iterable it is
+# sending, or from a logging handler's record of its own send. The message
+# lock is an RLock (see "Interrupts"), so this would not even wait: with
+# compression, the second message would overtake the first one's compressed
+# frame and garble the peer's decompression context.
+_SEND_IN_SEND = (
+    "cannot send a message from inside a send() of the same thread "
+    "(from the iterable being sent, or from a logging handler)"
+)
 _READ_WOULD_BLOCK = (BlockingIOError, InterruptedError, ssl.SSLWantReadError, ssl.SSLWantWriteError)
 
 # Who holds the read role.
@@ -961,6 +970,8 @@ class ClientConnection:
         self, opcode: int, payload: bytes | bytearray | memoryview, deadline: float | None
     ) -> None:
         writer = self._writer
+        if writer.message_lock._is_owned():  # type: ignore[attr-defined]
+            raise ConcurrencyError(_SEND_IN_SEND)
         try:
             writer.acquire(writer.message_lock, deadline)
             self._send_frame(opcode, payload, True, deadline)
@@ -1058,6 +1069,8 @@ class ClientConnection:
         deadline: float | None,
     ) -> None:
         writer = self._writer
+        if writer.message_lock._is_owned():  # type: ignore[attr-defined]
+            raise ConcurrencyError(_SEND_IN_SEND)
         started = False
         try:
             writer.acquire(writer.message_lock, deadline)

@@ -36,10 +36,13 @@ and owns every write to the socket. Its rules:
   it, and released there only if this thread holds it (``release()`` by
   another thread raises): an interrupt that lands as ``acquire()`` returns
   (CPython runs signal handlers as a call returns) cannot leave it held, and
-  one that lands while it waits releases nothing. A thread that re-enters a
-  lock it holds (a logging handler that sends) gets it: the protocol refuses
-  a message inside a fragmented one, and owed frames are never written while
-  this thread's own frame is open.
+  one that lands while it waits releases nothing. Owed frames taken for the
+  wire and not written go back to the slot (``frames_written`` says which
+  went out). Re-entry: a data message sent by a thread that holds the message
+  lock is refused by the connection (``ConcurrencyError``); a one-frame
+  message or a control frame from a logging handler's record of a frame goes
+  out whole before that frame; owed frames are never written while this
+  thread's own frame is open.
 * **Nothing after a cut.** A frame is *open* from just before its first byte
   to just after its last (``frame_open``, written only by the frame lock's
   holder). A frame still open when the frame lock is released was cut, however
@@ -175,6 +178,9 @@ class FrameWriter:
         self.frame_open = False
         # Nothing more may be written (a cut, or the connection's end).
         self.ended = False
+        # Frames write() finished, counted as their last byte went out (so a
+        # caller interrupted just after knows whether its frame is on the wire).
+        self.frames_written = 0
         # Streams that encrypt into a buffer of their own (TLS inside TLS)
         # must be flushed after the last byte of a frame.
         self._flush: Callable[[], bool] | None = getattr(stream, "flush_pending", None)
@@ -268,20 +274,25 @@ class FrameWriter:
                 self.owed.clear()
                 return False
             frames = self.owed.take()
-        for index, frame in enumerate(frames):
-            try:
+        already = self.frames_written
+        try:
+            for frame in frames:
                 # Waiting for writability first makes a frame cut by a full
                 # socket buffer (and so a failed connection) unlikely.
                 if not self.begin(begin_by):
                     raise NotBegun("the socket cannot take the frame yet")
                 self.write(frame, deadline, begin_by=begin_by)
-            except (OSError, TimeoutError) as exc:
-                if not isinstance(exc, NotBegun):
-                    return False  # on_cut has ended the connection: nothing more is written
-                # The rest stays owed for the next writer.
+        except BaseException as exc:
+            if isinstance(exc, (OSError, TimeoutError)) and not isinstance(exc, NotBegun):
+                return False  # on_cut has ended the connection: nothing more is written
+            if not (self.ended or self.frame_open):
+                # Not begun, or an interrupt between frames: the frames not on
+                # the wire stay owed for the next writer.
                 with self.state_lock:
-                    self.owed.restore(frames[index:])
+                    self.owed.restore(frames[self.frames_written - already :])
+            if isinstance(exc, NotBegun):
                 return False
+            raise
         return True
 
     # -- writing -----------------------------------------------------------
@@ -365,10 +376,14 @@ class FrameWriter:
             elif fresh:
                 self.frame_open = False
             raise
+        else:
+            # No call from here to the end of the frame's bookkeeping: no
+            # signal is handled in between.
+            if ends_frame:
+                self.frame_open = False
+                self.frames_written += 1
         finally:
             view.release()
-        if ends_frame:
-            self.frame_open = False
 
 
 class _Continuing:

@@ -7,13 +7,14 @@ signal handler: right after a C call returns. No sleeps force an order.
 
 from __future__ import annotations
 
+import logging
 import threading
 from typing import Any
 
 import pytest
 
 import requests_ws
-from requests_ws import ConnectionClosedOK
+from requests_ws import ConcurrencyError, ConnectionClosedOK
 from requests_ws.sending import PONG
 
 from .peers.locks import WrappedLock
@@ -338,3 +339,99 @@ def test_interrupt_where_no_byte_can_be_lost_keeps_the_connection(
     assert ws.close_code == 1000
     with pytest.raises(ConnectionClosedOK):
         ws.recv(timeout=1)
+
+
+# -- 5: an interrupt as the owed frames are being written ----------------------------
+
+
+def test_owed_pong_interrupted_before_its_first_byte_stays_owed(raw_server: Any) -> None:
+    """send() writes the pong the reader owed on its way out; an interrupt
+    while that pong waits for the socket (before its first byte) must leave
+    it owed, and the next send() writes it -- once."""
+    seen: list[tuple[int, bytes]] = []
+    server = raw_server(lambda peer: _answer_close(peer, seen))
+    ws = requests_ws.connect(server.uri, compression=None, ping_interval=None, close_timeout=5)
+    me = threading.get_ident()
+    lock = _TakenElsewhere(me)  # the background thread cannot write the pong
+    writer = ws._writer
+    writer.frame_lock = lock  # type: ignore[assignment]
+    with ws._lock:
+        writer.owed[PONG] = ws.protocol.send_pong(b"owed")
+    real_wait = writer.wait_writable
+    interrupt = [True]
+
+    def wait_writable(timeout: float | None) -> bool:
+        if interrupt[0] and threading.get_ident() == me:
+            interrupt[0] = False
+            raise KeyboardInterrupt
+        return real_wait(timeout)
+
+    writer.wait_writable = wait_writable
+    with pytest.raises(KeyboardInterrupt):
+        ws.send("first", timeout=5)  # written whole; the pong's wait interrupted
+    assert not lock._is_owned()
+    ws.send("second", timeout=5)
+    ws.close()
+    server.done.wait(10)
+    server.check()
+    assert seen == [(0x1, b"first"), (0x1, b"second"), (0xA, b"owed"), (0x8, seen[-1][1])]
+    assert ws.close_code == 1000
+
+
+# -- 6: a send from inside a send of the same thread ---------------------------------
+
+
+class _SendingHandler(logging.Handler):
+    """Sends a message from inside the record of the connection's own send
+    (a log-shipping handler), once; keeps what that send raised."""
+
+    def __init__(self, ws: Any) -> None:
+        super().__init__(logging.DEBUG)
+        self.ws = ws
+        self.raised: list[BaseException] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.getMessage().startswith("> TEXT") and not self.raised:
+            try:
+                self.ws.send("from the handler", timeout=5)
+            except BaseException as exc:
+                self.raised.append(exc)
+
+
+def test_send_from_a_logging_handler_during_a_compressed_send_is_refused(
+    ws_server: Any,
+) -> None:
+    """Compressed, the handler's message would overtake the one being logged
+    (already compressed) and garble the server's decompression context."""
+    server = ws_server()
+    logger = logging.getLogger("requests_ws.test.sending_handler")
+    logger.setLevel(logging.DEBUG)
+    logger.propagate = False
+    ws = requests_ws.connect(server.uri, ping_interval=None, logger=logger)
+    handler = _SendingHandler(ws)
+    logger.addHandler(handler)
+    try:
+        assert ws.protocol.extensions, "permessage-deflate was not negotiated"
+        ws.send("logged message", timeout=5)
+        assert [type(exc) for exc in handler.raised] == [ConcurrencyError], handler.raised
+        assert ws.recv(timeout=5) == "logged message"
+        ws.send("and the next", timeout=5)
+        assert ws.recv(timeout=5) == "and the next"
+    finally:
+        logger.removeHandler(handler)
+        ws.close()
+    assert ws.close_code == 1000
+
+
+def test_send_from_the_iterable_being_sent_raises_concurrency_error(ws_server: Any) -> None:
+    server = ws_server()
+    ws = requests_ws.connect(server.uri, compression=None, ping_interval=None)
+
+    def fragments() -> Any:
+        yield "one "
+        ws.send("inside", timeout=5)
+        yield "two"
+
+    with pytest.raises(ConcurrencyError, match="inside a send"):
+        ws.send(fragments())
+    ws.close()
