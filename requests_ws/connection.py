@@ -535,6 +535,7 @@ class ClientConnection:
                 try:
                     cond.wait(remaining)
                 finally:
+                    self._retake_lock()
                     self._role_wanted -= 1
         except BaseException:
             self._give_back_left_role()
@@ -571,6 +572,14 @@ class ClientConnection:
             return False
         self._release_role_locked()
         return True
+
+    def _retake_lock(self) -> None:
+        """After ``cond.wait()``: take the state lock back if an interrupt
+        left this thread without it (Condition.wait gives the lock up before
+        its own ``try``). The caller's ``finally`` releases it."""
+        lock = self._lock
+        if not lock._is_owned():  # type: ignore[attr-defined]
+            lock.acquire()
 
     def _give_back_left_role(self) -> None:
         """On the way out of _next() or _wait_closed() by an exception: an
@@ -1236,6 +1245,7 @@ class ClientConnection:
                             raise TimeoutError("no pong received in time")
                         cond.wait(remaining)
                 finally:
+                    self._retake_lock()
                     self._readers_wanted -= 1
             finally:
                 try:
@@ -1340,6 +1350,7 @@ class ClientConnection:
                 try:
                     cond.wait(remaining)
                 finally:
+                    self._retake_lock()
                     self._readers_wanted -= 1
         except BaseException:
             self._give_back_left_role()
