@@ -1389,13 +1389,17 @@ class ClientConnection:
             self._writer.ended = True
             self.protocol.receive_eof()
             self._cond.notify_all()
+            # Only a background thread waiting in poll() needs the byte (it
+            # looks at _terminated, under this lock, before it polls again).
+            polling = self._background_waits == _POLLING
         if eof or cause is not None:
             self.logger.debug("= connection ended%s", "" if cause is None else f": {cause!r}")
         try:
             self._raw_socket.shutdown(socket.SHUT_RDWR)
         except OSError:
             pass
-        self._wake()
+        if polling:
+            self._wake()
 
     def _closed_exception(self) -> ConnectionClosed:
         protocol = self.protocol
