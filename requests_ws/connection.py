@@ -531,8 +531,10 @@ class ClientConnection:
                 if remaining is not None and remaining <= 0:
                     raise TimeoutError("timed out while waiting for a message")
                 self._role_wanted += 1
-                self._wake_background_locked()
                 try:
+                    # In the try: an interrupt as the wake-up byte's send()
+                    # returns must not leave the caller counted.
+                    self._wake_background_locked()
                     cond.wait(remaining)
                 finally:
                     self._retake_lock()
@@ -962,6 +964,10 @@ class ClientConnection:
             finally:
                 try:
                     if (writer.frame_open or writer.owed) and frame_lock._is_owned():  # type: ignore[attr-defined]
+                        # False until settle_held() returns: when it raises
+                        # (an interrupt as it waits to write the owed frames),
+                        # the way out must not wait for them again.
+                        again = False
                         again = writer.settle_held(None)
                 finally:
                     # Even when settle_held() raises (an interrupt as it
@@ -1235,8 +1241,8 @@ class ClientConnection:
             try:
                 lock.acquire()  # in the try: see "Interrupts"
                 self._readers_wanted += 1
-                self._wake_background_locked()
                 try:
+                    self._wake_background_locked()  # in the try: see _next()
                     while pending.latency is None:
                         if self._terminated:
                             raise self._closed_exception()
@@ -1346,8 +1352,8 @@ class ClientConnection:
                 if self._left_role_reclaimed_locked():
                     continue
                 self._readers_wanted += 1
-                self._wake_background_locked()
                 try:
+                    self._wake_background_locked()  # in the try: see _next()
                     cond.wait(remaining)
                 finally:
                     self._retake_lock()

@@ -117,13 +117,21 @@ class OwedFrames(dict[int, bytes]):
 
     def take(self) -> list[bytes]:
         """Remove and return the owed frames in wire order (close last)."""
-        self._ping_taken = None
+        frames = [self[kind] for kind in _WIRE_ORDER if kind in self]
+        # No call nor loop from the first change to the return: no signal is
+        # handled in between, so the caller gets the frames or nothing moved.
         waiter = self.ping_waiter
+        self._ping_taken = None
         if waiter is not None and PING in self:
             self.ping_waiter = None
             self.pings[waiter[0]] = waiter[1]
             self._ping_taken = waiter
-        frames = [self.pop(kind) for kind in _WIRE_ORDER if kind in self]
+        if PONG in self:
+            del self[PONG]
+        if PING in self:
+            del self[PING]
+        if CLOSE in self:
+            del self[CLOSE]
         return frames
 
     def restore(self, frames: list[bytes]) -> None:
@@ -268,14 +276,17 @@ class FrameWriter:
     def _write_owed(self, begin_by: float | None, deadline: float | None) -> bool:
         """Write the owed frames; False when one could not begin in time
         (it and the rest stay owed) or the connection ended."""
-        with self.state_lock:
-            if self.ended:
-                # Never after a cut frame, nor on a connection that has ended.
-                self.owed.clear()
-                return False
-            frames = self.owed.take()
         already = self.frames_written
+        frames: list[bytes] = []
         try:
+            # In the try: an interrupt as the lock is given up (frames taken)
+            # restores them below.
+            with self.state_lock:
+                if self.ended:
+                    # Never after a cut frame, nor on a connection that has ended.
+                    self.owed.clear()
+                    return False
+                frames = self.owed.take()
             for frame in frames:
                 # Waiting for writability first makes a frame cut by a full
                 # socket buffer (and so a failed connection) unlikely.
