@@ -7,7 +7,7 @@ import sys
 
 sys.path.insert(0, os.path.abspath(".."))
 
-import requests_ws  # noqa: E402
+import requests_ws
 
 project = "requests_ws"
 author = "The requests_ws authors"

@@ -39,12 +39,14 @@ The rules, one owner per piece of state:
   ``try`` whose ``finally`` gives it back, or with ``with``, and given back
   only if this thread holds it (an RLock's ``release()`` by another thread
   raises), so an interrupt cannot leave a lock held nor release another
-  thread's. A read interrupted once bytes may have come in, or while they were
-  being parsed, ends the connection: what was read is unknown, and the rest
+  thread's (``FrameWriter.release_if_held``, written out in place on the
+  hot paths, where the call would cost more than the rest). A read
+  interrupted once bytes may have come in, or while they were being parsed,
+  ends the connection: what was read is unknown, and the rest
   of the stream is never parsed after a hole. The queue counts a message
-  before it removes it. A thread that finds the read role held by itself,
-  as a caller, was interrupted as it took the lock back after reading, and
-  gives the role up.
+  before it removes it. A call that leaves by an exception gives up the read
+  role if it still holds it (an interrupt as it took the lock back after
+  reading).
 * **Resources.** The background thread is the last owner of the file
   descriptors: after the connection ends it waits until nobody holds the read
   role or the frame lock, then closes the socket and the socketpair.
@@ -524,8 +526,6 @@ class ClientConnection:
                         cond.acquire()
                         self._release_role_locked()
                     continue
-                if self._left_role_reclaimed_locked():
-                    continue
                 # The background thread (or close()) reads: ask for the role.
                 remaining = None if deadline is None else deadline - time.monotonic()
                 if remaining is not None and remaining <= 0:
@@ -565,16 +565,6 @@ class ClientConnection:
         self._reader = reader
         self._reader_ident = _get_ident()
 
-    def _left_role_reclaimed_locked(self) -> bool:
-        """Release the read role if this very thread holds it as a caller:
-        a thread that is not reading can only hold it because an interrupt
-        landed as it took the state lock back after reading (CPython checks
-        for signals when acquire() returns), before it gave the role up."""
-        if self._reader != _CALLER or self._reader_ident != _get_ident():
-            return False
-        self._release_role_locked()
-        return True
-
     def _retake_lock(self) -> None:
         """After ``cond.wait()``: take the state lock back if an interrupt
         left this thread without it (Condition.wait gives the lock up before
@@ -592,9 +582,7 @@ class ClientConnection:
         thread does not hold it; the caller's ``finally`` releases it."""
         if self._reader != _CALLER or self._reader_ident != _get_ident():
             return
-        lock = self._lock
-        if not lock._is_owned():  # type: ignore[attr-defined]
-            lock.acquire()
+        self._retake_lock()
         self._release_role_locked()
 
     def _release_role_locked(self) -> None:
@@ -1254,10 +1242,7 @@ class ClientConnection:
                     self._retake_lock()
                     self._readers_wanted -= 1
             finally:
-                try:
-                    lock.release()
-                except RuntimeError:
-                    pass  # not held: an interrupt as wait() gave it up
+                FrameWriter.release_if_held(lock)  # not held: an interrupt as wait() gave it up
             return pending.latency
         finally:
             with self._lock:
@@ -1349,8 +1334,6 @@ class ClientConnection:
                         cond.acquire()
                         self._release_role_locked()
                     continue
-                if self._left_role_reclaimed_locked():
-                    continue
                 self._readers_wanted += 1
                 try:
                     self._wake_background_locked()  # in the try: see _next()
@@ -1362,10 +1345,7 @@ class ClientConnection:
             self._give_back_left_role()
             raise
         finally:
-            try:
-                lock.release()
-            except RuntimeError:
-                pass  # not held: an interrupt while waiting to take it back
+            FrameWriter.release_if_held(lock)
         if end_anyway:
             self._terminate(TimeoutError("timed out while closing the connection"))
 

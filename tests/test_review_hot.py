@@ -13,7 +13,12 @@ import pytest
 import requests_ws
 from requests_ws import ConnectionClosedError, ConnectionClosedOK
 
-from .peers.locks import WrappedLock
+from .peers.interrupts import (
+    InterruptedAcquire,
+    InterruptedRead,
+    SignalAfterReacquire,
+    signal_when_polling,
+)
 from .peers.raw_peer import RawPeer
 
 # -- A: one-frame send through TLS inside TLS leaves the frame in user space ------------
@@ -170,30 +175,18 @@ class _InterruptingPool(list):  # type: ignore[type-arg]
         super().append(item)
 
 
-class _SignallingPoll:
-    """The caller's poll object: says when the caller waits on the socket."""
-
-    def __init__(self, real: Any) -> None:
-        self.real = real
-        self.waiting = threading.Event()
-
-    def poll(self, *args: Any) -> Any:
-        self.waiting.set()
-        return self.real.poll(*args)
-
-
 def test_interrupt_after_a_whole_message_was_read_keeps_it(
     raw_server: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from requests_ws import connection
 
     send_two = threading.Event()
-    poll_box: dict[str, _SignallingPoll] = {}
+    waiting = threading.Event()
     ready = threading.Event()
 
     def script(peer: RawPeer) -> None:
         ready.wait(10)
-        assert poll_box["poll"].waiting.wait(10)
+        assert waiting.wait(10)
         peer.send_frame(0x1, b"one")
         send_two.wait(10)
         peer.send_frame(0x1, b"two")
@@ -207,18 +200,7 @@ def test_interrupt_after_a_whole_message_was_read_keeps_it(
     ws = requests_ws.connect(server.uri, compression=None, ping_interval=None)
     pool = _InterruptingPool()
     monkeypatch.setattr(connection, "_READ_BUFFERS", pool)
-    if getattr(ws._readiness, "read_poll", None) is not None:
-        poll_box["poll"] = _SignallingPoll(ws._readiness.read_poll)
-        ws._readiness.read_poll = poll_box["poll"]
-    else:  # select(): signal from wait_readable instead
-        poll_box["poll"] = _SignallingPoll(None)
-        real_wait = ws._readiness.wait_readable
-
-        def wait_readable(timeout: float | None) -> bool:
-            poll_box["poll"].waiting.set()
-            return real_wait(timeout)
-
-        ws._readiness.wait_readable = wait_readable  # type: ignore[method-assign]
+    signal_when_polling(ws, waiting)
     outcome: dict[str, Any] = {}
 
     def first() -> None:
@@ -248,7 +230,7 @@ def test_interrupt_after_a_whole_message_was_read_keeps_it(
 class _SignalAfterAcquire:
     """The state lock as CPython runs it when a signal is pending: the handler
     runs right after a CALL returns, so ``lock.acquire()`` can raise with the
-    lock held; ``with lock:`` cannot (BEFORE_WITH runs no handler)."""
+    lock held (the read path takes it inside the try that releases it)."""
 
     def __init__(self, real: threading.Lock) -> None:
         self.real = real
@@ -288,18 +270,7 @@ def test_interrupt_right_after_the_read_path_takes_the_state_lock(raw_server: An
 
     server = raw_server(script)
     ws = requests_ws.connect(server.uri, compression=None, ping_interval=None, close_timeout=2)
-    real_wait = ws._readiness.wait_readable
-    real_poll = getattr(ws._readiness, "read_poll", None)
-
-    def wait_readable(timeout: float | None) -> bool:
-        waiting.set()
-        return real_wait(timeout)
-
-    ws._readiness.wait_readable = wait_readable  # type: ignore[method-assign]
-    if real_poll is not None:
-        signalling = _SignallingPoll(real_poll)
-        signalling.waiting = waiting
-        ws._readiness.read_poll = signalling
+    signal_when_polling(ws, waiting)
     lock = _SignalAfterAcquire(ws._lock)
     ws._lock = lock  # type: ignore[assignment]
     outcome: dict[str, Any] = {}
@@ -326,25 +297,6 @@ def test_interrupt_right_after_the_read_path_takes_the_state_lock(raw_server: An
 # -- E: an interrupt as recv() takes the state lock back after reading -----------------
 
 
-class _SignalAfterReacquire:
-    """The state Condition as CPython runs it when a signal is pending: the
-    first ``acquire()`` in one thread raises once it holds the lock."""
-
-    def __init__(self, real: threading.Condition, thread: int) -> None:
-        self.real = real
-        self.thread: int | None = thread
-
-    def acquire(self, *args: Any) -> bool:
-        acquired = self.real.acquire(*args)
-        if acquired and self.thread == threading.get_ident():
-            self.thread = None
-            raise KeyboardInterrupt
-        return acquired
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.real, name)
-
-
 def test_interrupt_as_recv_takes_the_lock_back_leaves_the_read_role(raw_server: Any) -> None:
     waiting = threading.Event()
     send_two = threading.Event()
@@ -362,22 +314,11 @@ def test_interrupt_as_recv_takes_the_lock_back_leaves_the_read_role(raw_server: 
 
     server = raw_server(script)
     ws = requests_ws.connect(server.uri, compression=None, ping_interval=None, close_timeout=2)
-    real_wait = ws._readiness.wait_readable
-
-    def wait_readable(timeout: float | None) -> bool:
-        waiting.set()
-        return real_wait(timeout)
-
-    ws._readiness.wait_readable = wait_readable  # type: ignore[method-assign]
-    real_poll = getattr(ws._readiness, "read_poll", None)
-    if real_poll is not None:
-        signalling = _SignallingPoll(real_poll)
-        signalling.waiting = waiting
-        ws._readiness.read_poll = signalling
+    signal_when_polling(ws, waiting)
     outcome: list[Any] = []
 
     def receive() -> None:
-        ws._cond = _SignalAfterReacquire(ws._cond, threading.get_ident())  # type: ignore[assignment]
+        ws._cond = SignalAfterReacquire(ws._cond, threading.get_ident())  # type: ignore[assignment]
         for _ in range(3):
             try:
                 outcome.append(ws.recv(timeout=5))
@@ -397,25 +338,6 @@ def test_interrupt_as_recv_takes_the_lock_back_leaves_the_read_role(raw_server: 
 
 
 # -- F: an interrupt as recv_into() returns loses what it read ------------------------
-
-
-class _InterruptedRead:
-    """The connection's stream; the first recv_into() in one thread reads,
-    then raises as CPython does when a signal is handled as a call returns."""
-
-    def __init__(self, real: Any, thread: int) -> None:
-        self.real = real
-        self.thread: int | None = thread
-
-    def recv_into(self, *args: Any) -> int:
-        size = int(self.real.recv_into(*args))
-        if size and self.thread == threading.get_ident():
-            self.thread = None
-            raise KeyboardInterrupt
-        return size
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.real, name)
 
 
 def test_interrupt_as_a_read_returns_ends_the_connection(raw_server: Any) -> None:
@@ -438,19 +360,8 @@ def test_interrupt_as_a_read_returns_ends_the_connection(raw_server: Any) -> Non
 
     server = raw_server(script)
     ws = requests_ws.connect(server.uri, compression=None, ping_interval=None, close_timeout=2)
-    real_wait = ws._readiness.wait_readable
-
-    def wait_readable(timeout: float | None) -> bool:
-        waiting.set()
-        return real_wait(timeout)
-
-    ws._readiness.wait_readable = wait_readable  # type: ignore[method-assign]
-    real_poll = getattr(ws._readiness, "read_poll", None)
-    if real_poll is not None:
-        signalling = _SignallingPoll(real_poll)
-        signalling.waiting = waiting
-        ws._readiness.read_poll = signalling
-    ws._stream = _InterruptedRead(ws._stream, threading.get_ident())
+    signal_when_polling(ws, waiting)
+    ws._stream = InterruptedRead(ws._stream, threading.get_ident())
     with pytest.raises(KeyboardInterrupt):
         ws.recv(timeout=5)
     with pytest.raises(ConnectionClosedError):
@@ -464,29 +375,13 @@ def test_interrupt_as_a_read_returns_ends_the_connection(raw_server: Any) -> Non
 # -- G: an interrupt as a send takes the message or frame lock ------------------------
 
 
-class _InterruptedAcquire(WrappedLock):
-    """A writer lock whose first acquire() in one thread raises once it holds
-    the lock, as CPython does when a signal is handled as a call returns."""
-
-    def __init__(self, thread: int) -> None:
-        super().__init__()
-        self.thread: int | None = thread
-
-    def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
-        acquired = super().acquire(blocking, timeout)
-        if acquired and self.thread == threading.get_ident():
-            self.thread = None
-            raise KeyboardInterrupt
-        return acquired
-
-
 @pytest.mark.parametrize("which", ["message_lock", "frame_lock"])
 def test_interrupt_as_a_send_takes_its_lock_leaves_it_free(ws_server: Any, which: str) -> None:
     """Nothing was written: the lock is given back and the connection goes on
     (before, the lock stayed held: every later send timed out, close() too)."""
     server = ws_server()
     ws = requests_ws.connect(server.uri, compression=None, ping_interval=None, close_timeout=5)
-    lock = _InterruptedAcquire(threading.get_ident())
+    lock = InterruptedAcquire(threading.get_ident())
     setattr(ws._writer, which, lock)
     with pytest.raises(KeyboardInterrupt):
         ws.send("lost to the interrupt", timeout=5)
@@ -517,19 +412,8 @@ def test_interrupt_as_the_reader_takes_the_frame_lock_for_a_pong(raw_server: Any
 
     server = raw_server(script)
     ws = requests_ws.connect(server.uri, compression=None, ping_interval=None, close_timeout=5)
-    real_wait = ws._readiness.wait_readable
-
-    def wait_readable(timeout: float | None) -> bool:
-        waiting.set()
-        return real_wait(timeout)
-
-    ws._readiness.wait_readable = wait_readable  # type: ignore[method-assign]
-    real_poll = getattr(ws._readiness, "read_poll", None)
-    if real_poll is not None:
-        signalling = _SignallingPoll(real_poll)
-        signalling.waiting = waiting
-        ws._readiness.read_poll = signalling
-    lock = _InterruptedAcquire(threading.get_ident())
+    signal_when_polling(ws, waiting)
+    lock = InterruptedAcquire(threading.get_ident())
     ws._writer.frame_lock = lock  # type: ignore[assignment]
     with pytest.raises(KeyboardInterrupt):
         ws.recv(timeout=5)

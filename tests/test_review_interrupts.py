@@ -17,93 +17,17 @@ import requests_ws
 from requests_ws import ConcurrencyError, ConnectionClosedOK
 from requests_ws.sending import PONG
 
-from .peers.locks import WrappedLock
+from .peers.interrupts import (
+    InterruptedSend,
+    SignalAfterReacquire,
+    SignalAfterRelease,
+    TakenElsewhere,
+    answer_close,
+    signal_when_polling,
+)
 from .peers.raw_peer import RawPeer
 
-
-def _answer_close(peer: RawPeer, seen: list[tuple[int, bytes]] | None = None) -> None:
-    """Read frames until the client's close, answer it (or stop at EOF)."""
-    try:
-        while True:
-            frame = peer.recv_frame(10)
-            if seen is not None:
-                seen.append((frame.opcode, frame.payload))
-            if frame.opcode == 0x8:
-                peer.send_close()
-                return
-    except Exception:
-        pass
-
-
-class _SignallingPoll:
-    """The caller's poll object: says when the caller waits on the socket,
-    and runs ``after`` (in the polling thread) once poll() returns."""
-
-    def __init__(self, real: Any, waiting: threading.Event) -> None:
-        self.real = real
-        self.waiting = waiting
-        self.after: Any = None
-
-    def poll(self, *args: Any) -> Any:
-        self.waiting.set()
-        result = self.real.poll(*args)
-        if self.after is not None:
-            self.after()
-        return result
-
-
-def _signal_when_polling(ws: Any, waiting: threading.Event) -> _SignallingPoll:
-    """Make the caller's wait on the socket set ``waiting`` (poll or select)."""
-    real_wait = ws._readiness.wait_readable
-    signalling = _SignallingPoll(getattr(ws._readiness, "read_poll", None), waiting)
-
-    def wait_readable(timeout: float | None) -> bool:
-        waiting.set()
-        ready = bool(real_wait(timeout))
-        if signalling.after is not None:
-            signalling.after()
-        return ready
-
-    ws._readiness.wait_readable = wait_readable
-    if signalling.real is not None:
-        ws._readiness.read_poll = signalling
-    return signalling
-
-
 # -- 1: an interrupt while send()'s short cut writes an owed pong ---------------------
-
-
-class _TakenElsewhere(WrappedLock):
-    """The frame lock, found taken by every thread but ``owner`` that tries it
-    without waiting: owed frames stay owed until ``owner`` writes them."""
-
-    def __init__(self, owner: int) -> None:
-        super().__init__()
-        self.owner = owner
-
-    def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
-        if not blocking and threading.get_ident() != self.owner:
-            return False
-        return super().acquire(blocking, timeout)
-
-
-class _InterruptedSend:
-    """The writer's stream: the first send() in one thread writes, then raises
-    as CPython does when a signal is handled as the call returns."""
-
-    def __init__(self, real: Any, thread: int) -> None:
-        self.real = real
-        self.thread: int | None = thread
-
-    def send(self, data: Any) -> int:
-        sent = int(self.real.send(data))
-        if self.thread == threading.get_ident():
-            self.thread = None
-            raise KeyboardInterrupt
-        return sent
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.real, name)
 
 
 def test_interrupt_as_a_small_send_writes_an_owed_pong_frees_the_frame_lock(
@@ -114,14 +38,14 @@ def test_interrupt_as_a_small_send_writes_an_owed_pong_frees_the_frame_lock(
     connection ends (the pong was cut), but the frame lock must be given back:
     kept, no other thread can ever send, and the background thread never
     closes the socket (it waits for the frame lock)."""
-    server = raw_server(_answer_close)
+    server = raw_server(answer_close)
     ws = requests_ws.connect(server.uri, compression=None, ping_interval=None, close_timeout=1)
     me = threading.get_ident()
-    lock = _TakenElsewhere(me)
+    lock = TakenElsewhere(me)
     ws._writer.frame_lock = lock  # type: ignore[assignment]
     with ws._lock:
         ws._writer.owed[PONG] = ws.protocol.send_pong(b"owed")
-    ws._writer.stream = _InterruptedSend(ws._stream, me)
+    ws._writer.stream = InterruptedSend(ws._stream, me)
     try:
         with pytest.raises(KeyboardInterrupt):
             ws.send("hello")
@@ -171,7 +95,7 @@ def test_interrupt_as_ping_starts_waiting_raises_keyboard_interrupt(raw_server: 
     """ping() waits for its pong inside ``with self._lock``; an interrupt as
     the wait gives the lock up leaves it not held, and the ``with`` exit's
     release() then raises RuntimeError in place of the KeyboardInterrupt."""
-    server = raw_server(_answer_close)  # never answers the ping
+    server = raw_server(answer_close)  # never answers the ping
     ws = requests_ws.connect(server.uri, compression=None, ping_interval=None, close_timeout=2)
     ws._cond = threading.Condition(_WaitInterrupted(ws._lock, threading.get_ident()))  # type: ignore[arg-type]
     with pytest.raises(KeyboardInterrupt):
@@ -182,25 +106,6 @@ def test_interrupt_as_ping_starts_waiting_raises_keyboard_interrupt(raw_server: 
 
 
 # -- 3: the read role left by an interrupt waits for the same thread ------------------
-
-
-class _SignalAfterReacquire:
-    """The state Condition: the first ``acquire()`` in one thread raises once
-    it holds the lock (as recv() takes it back after reading)."""
-
-    def __init__(self, real: threading.Condition, thread: int) -> None:
-        self.real = real
-        self.thread: int | None = thread
-
-    def acquire(self, *args: Any) -> bool:
-        acquired = self.real.acquire(*args)
-        if acquired and self.thread == threading.get_ident():
-            self.thread = None
-            raise KeyboardInterrupt
-        return acquired
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.real, name)
 
 
 def test_read_role_left_by_an_interrupt_goes_back_to_the_background_thread(
@@ -226,13 +131,13 @@ def test_read_role_left_by_an_interrupt_goes_back_to_the_background_thread(
         frame = peer.recv_frame(5)
         seen.append((frame.opcode, frame.payload))
         answered.set()
-        _answer_close(peer)
+        answer_close(peer)
 
     server = raw_server(script)
     ws = requests_ws.connect(server.uri, compression=None, ping_interval=None, close_timeout=2)
-    _signal_when_polling(ws, waiting)
+    signal_when_polling(ws, waiting)
     real_cond = ws._cond
-    ws._cond = _SignalAfterReacquire(real_cond, threading.get_ident())  # type: ignore[assignment]
+    ws._cond = SignalAfterReacquire(real_cond, threading.get_ident())  # type: ignore[assignment]
     with pytest.raises(KeyboardInterrupt):
         ws.recv(timeout=5)
     ws._cond = real_cond
@@ -247,33 +152,6 @@ def test_read_role_left_by_an_interrupt_goes_back_to_the_background_thread(
 
 
 # -- 4: an interrupt where nothing of the stream can be lost ends the connection ------
-
-
-class _SignalAfterRelease:
-    """The state lock: once armed for a thread, its next release() there
-    releases and then raises (a signal handled as release() returns)."""
-
-    def __init__(self, real: Any) -> None:
-        self.real = real
-        self.thread: int | None = None
-
-    def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
-        return bool(self.real.acquire(blocking, timeout))
-
-    def release(self) -> None:
-        self.real.release()
-        if self.thread == threading.get_ident():
-            self.thread = None
-            raise KeyboardInterrupt
-
-    def _is_owned(self) -> bool:
-        return bool(self.real._is_owned())
-
-    def __enter__(self) -> bool:
-        return self.acquire()
-
-    def __exit__(self, *args: Any) -> None:
-        self.release()
 
 
 class _SignalAtPop(list):  # type: ignore[type-arg]
@@ -308,14 +186,14 @@ def test_interrupt_where_no_byte_can_be_lost_keeps_the_connection(
         peer.send_frame(0x1, b"one")
         send_two.wait(10)
         peer.send_frame(0x1, b"two")
-        _answer_close(peer)
+        answer_close(peer)
 
     server = raw_server(script)
     ws = requests_ws.connect(server.uri, compression=None, ping_interval=None, close_timeout=2)
-    signalling = _signal_when_polling(ws, waiting)
+    signalling = signal_when_polling(ws, waiting)
     me = threading.get_ident()
     if where == "after_parse":
-        lock = _SignalAfterRelease(ws._lock)
+        lock = SignalAfterRelease(ws._lock)
         ws._lock = lock  # type: ignore[assignment]
 
         def arm() -> None:
@@ -349,10 +227,10 @@ def test_owed_pong_interrupted_before_its_first_byte_stays_owed(raw_server: Any)
     while that pong waits for the socket (before its first byte) must leave
     it owed, and the next send() writes it -- once."""
     seen: list[tuple[int, bytes]] = []
-    server = raw_server(lambda peer: _answer_close(peer, seen))
+    server = raw_server(lambda peer: answer_close(peer, seen))
     ws = requests_ws.connect(server.uri, compression=None, ping_interval=None, close_timeout=5)
     me = threading.get_ident()
-    lock = _TakenElsewhere(me)  # the background thread cannot write the pong
+    lock = TakenElsewhere(me)  # the background thread cannot write the pong
     writer = ws._writer
     writer.frame_lock = lock  # type: ignore[assignment]
     with ws._lock:

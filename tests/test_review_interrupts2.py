@@ -16,65 +16,12 @@ import requests_ws
 from requests_ws.connection import ClientConnection
 from requests_ws.sending import CLOSE, PONG
 
-from .peers.locks import WrappedLock
+from .peers.interrupts import (
+    SignalAfterRelease,
+    TakenElsewhere,
+    answer_close,
+)
 from .peers.raw_peer import RawPeer
-
-
-def _answer_close(peer: RawPeer, seen: list[tuple[int, bytes]] | None = None) -> None:
-    """Read frames until the client's close, answer it (or stop at EOF)."""
-    try:
-        while True:
-            frame = peer.recv_frame(10)
-            if seen is not None:
-                seen.append((frame.opcode, frame.payload))
-            if frame.opcode == 0x8:
-                peer.send_close()
-                return
-    except Exception:
-        pass
-
-
-class _TakenElsewhere(WrappedLock):
-    """The frame lock, found taken by every thread but ``owner`` that tries it
-    without waiting: owed frames stay owed until ``owner`` writes them."""
-
-    def __init__(self, owner: int) -> None:
-        super().__init__()
-        self.owner = owner
-
-    def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
-        if not blocking and threading.get_ident() != self.owner:
-            return False
-        return super().acquire(blocking, timeout)
-
-
-class _SignalAfterRelease:
-    """The writer's view of the state lock (the same lock): once armed for a
-    thread, its next release() there releases and then raises (a signal
-    handled as release() returns, as a ``with`` block's exit)."""
-
-    def __init__(self, real: Any) -> None:
-        self.real = real
-        self.thread: int | None = None
-
-    def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
-        return bool(self.real.acquire(blocking, timeout))
-
-    def release(self) -> None:
-        self.real.release()
-        if self.thread == threading.get_ident():
-            self.thread = None
-            raise KeyboardInterrupt
-
-    def _is_owned(self) -> bool:
-        return bool(self.real._is_owned())
-
-    def __enter__(self) -> bool:
-        return self.acquire()
-
-    def __exit__(self, *args: Any) -> None:
-        self.release()
-
 
 # -- 1: owed frames taken for the wire, lost before the try that restores them ---------
 
@@ -86,14 +33,14 @@ def test_interrupt_as_owed_frames_are_taken_keeps_the_close_frame_owed(raw_serve
     frames taken and not written. The close frame is then neither on the wire
     nor owed, and close_sent is set, so no later close() sends one: the
     closing handshake can only time out (1006)."""
-    server = raw_server(_answer_close)
+    server = raw_server(answer_close)
     ws = requests_ws.connect(server.uri, compression=None, ping_interval=None, close_timeout=2)
     me = threading.get_ident()
     writer = ws._writer
     real_frame_lock = writer.frame_lock
-    writer.frame_lock = _TakenElsewhere(me)  # type: ignore[assignment]
+    writer.frame_lock = TakenElsewhere(me)  # type: ignore[assignment]
     real_state_lock = writer.state_lock
-    state_lock = _SignalAfterRelease(real_state_lock)
+    state_lock = SignalAfterRelease(real_state_lock)
     writer.state_lock = state_lock  # type: ignore[assignment]
     state_lock.thread = me
     with pytest.raises(KeyboardInterrupt):
@@ -122,12 +69,12 @@ def test_interrupted_owed_write_in_a_small_send_does_not_wait_again(raw_server: 
     True, so _send_small's ``finally`` calls flush_owed(None, None), which
     waits again, without bound, for the same full socket: the interrupt does
     not stop the blocked call."""
-    server = raw_server(_answer_close)
+    server = raw_server(answer_close)
     ws = requests_ws.connect(server.uri, compression=None, ping_interval=None, close_timeout=2)
     me = threading.get_ident()
     writer = ws._writer
     real_frame_lock = writer.frame_lock
-    writer.frame_lock = _TakenElsewhere(me)  # type: ignore[assignment]
+    writer.frame_lock = TakenElsewhere(me)  # type: ignore[assignment]
     real_wait = writer.wait_writable
     calls: list[float | None] = []
     interrupted = False
@@ -186,7 +133,7 @@ def test_interrupt_as_recv_wakes_the_background_thread_keeps_it_reading(
         except Exception:
             pass
         answered.set()
-        _answer_close(peer)
+        answer_close(peer)
 
     server = raw_server(script)
     ws = requests_ws.connect(server.uri, compression=None, ping_interval=None, close_timeout=2)
